@@ -1,0 +1,318 @@
+"""Readers and writers for every file format the toolkit exchanges.
+
+One module owns the formats so that the pipeline, the training-data builders and the scripts all read
+and write them the same way:
+
+- retrieval results JSONL: ``{"query": str, "hits": [{"content", "qid", "docid", "rank", "score"}]}``,
+  one line per query (the PE-Rank layout);
+- rank_llm-style JSON arrays of the same objects (read, and convertible to JSONL);
+- TREC run files: ``qid Q0 docid rank score tag`` with scores strictly decreasing within a query;
+- TREC qrels and topics (read).
+
+Every write is atomic (a temporary file in the same folder, then ``os.replace``) so an interrupted run
+never leaves a half-written file behind. Every read error is an :class:`~perank.types.InputError`
+naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from perank.types import Candidate, InputError, Query, Request, Result
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------------------------------
+# atomic writes
+# --------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` and move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        kwargs = {"encoding": encoding} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _open_text(path: PathLike) -> IO[str]:
+    """Open a text file (gzip when the name ends in .gz) and fail with a clear message if it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) and turn a decoding failure into an error naming the line."""
+    with _open_text(path) as handle:
+        lineno = 0
+        while True:
+            lineno += 1
+            try:
+                line = handle.readline()
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+            if not line:
+                return
+            yield lineno, line
+
+
+# --------------------------------------------------------------------------------------------------
+# retrieval results (JSONL and rank_llm JSON)
+# --------------------------------------------------------------------------------------------------
+
+
+def _request_from_obj(obj: Any, where: str) -> Request:
+    """Build a request from one ``{"query", "hits"}`` object, validating every field it needs."""
+    if not isinstance(obj, dict) or "query" not in obj or "hits" not in obj:
+        raise InputError(f"{where}: expected an object with 'query' and 'hits'")
+    hits = obj["hits"]
+    if not isinstance(hits, list):
+        raise InputError(f"{where}: 'hits' must be a list")
+    if not hits:
+        raise InputError(f"{where}: empty hit list for query {obj['query']!r}; nothing to rerank")
+    qid = obj.get("qid")
+    candidates: list[Candidate] = []
+    seen: set[str] = set()
+    for i, hit in enumerate(hits):
+        if not isinstance(hit, dict):
+            raise InputError(f"{where}: hit {i} is not an object")
+        missing = [k for k in ("docid", "content") if k not in hit]
+        if missing:
+            raise InputError(f"{where}: hit {i} lacks {', '.join(missing)}")
+        hit_qid = hit.get("qid", qid)
+        if hit_qid is None:
+            raise InputError(f"{where}: hit {i} has no 'qid'")
+        if qid is None:
+            qid = hit_qid
+        elif str(hit_qid) != str(qid):
+            raise InputError(f"{where}: hit {i} has qid {hit_qid!r}, expected {qid!r}")
+        docid = str(hit["docid"])
+        if docid in seen:
+            logger.warning("%s: duplicate docid %s for query %s dropped", where, docid, qid)
+            continue
+        seen.add(docid)
+        try:
+            score = float(hit.get("score", 0.0))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{where}: hit {i} has a non-numeric score {hit.get('score')!r}") from exc
+        candidates.append(
+            Candidate(docid=docid, text=str(hit["content"]), score=score, rank=int(hit.get("rank", i + 1)))
+        )
+    return Request(query=Query(qid=str(qid), text=str(obj["query"])), candidates=candidates)
+
+
+def request_to_obj(request: Request | Result) -> dict[str, Any]:
+    """The JSON object of a request or result, in the retrieval-results layout."""
+    return {
+        "query": request.query.text,
+        "hits": [
+            {
+                "content": c.text,
+                "qid": request.query.qid,
+                "docid": c.docid,
+                "rank": rank,
+                "score": c.score,
+            }
+            for rank, c in enumerate(request.candidates, start=1)
+        ],
+    }
+
+
+def read_retrieval_results(path: PathLike) -> list[Request]:
+    """Read retrieval results, either JSONL (one query a line) or a rank_llm-style JSON array."""
+    path = Path(path)
+    first = ""
+    for _, line in _lines(path):
+        if line.strip():
+            first = line.lstrip()
+            break
+    if first.startswith("["):
+        return read_rank_llm_json(path)
+    requests: list[Request] = []
+    seen_qids: set[str] = set()
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+        request = _request_from_obj(obj, where)
+        if request.query.qid in seen_qids:
+            raise InputError(f"{where}: query {request.query.qid} appears twice")
+        seen_qids.add(request.query.qid)
+        requests.append(request)
+    if not requests:
+        raise InputError(f"{path}: no queries in file")
+    return requests
+
+
+def read_rank_llm_json(path: PathLike) -> list[Request]:
+    """Read a JSON array of ``{"query", "hits"}`` objects, as rank_llm ships its BM25 results."""
+    path = Path(path)
+    try:
+        with _open_text(path) as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON array of query objects")
+    return [_request_from_obj(obj, f"{path}: item {i}") for i, obj in enumerate(data)]
+
+
+def write_retrieval_results(path: PathLike, requests: Iterable[Request | Result]) -> None:
+    """Write requests (or results) as retrieval-results JSONL, atomically."""
+    with atomic_write(path) as handle:
+        for request in requests:
+            handle.write(json.dumps(request_to_obj(request), ensure_ascii=False) + "\n")
+
+
+def append_jsonl(handle: IO[str], obj: Any) -> None:
+    """Append one JSON line and flush it to disk (used for resumable checkpoints of finished queries)."""
+    handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+# --------------------------------------------------------------------------------------------------
+# TREC runs, qrels, topics
+# --------------------------------------------------------------------------------------------------
+
+
+def strictly_decreasing(scores: list[float]) -> list[float]:
+    """Nudge ties (and any increase) down so scores strictly decrease while keeping the given order.
+
+    Rerankers return real scores; ties are possible (equal cosine, repeated values), and trec_eval
+    re-sorts by score, so a tie could silently reorder a ranking. The nudge is the smallest float step.
+    """
+    out: list[float] = []
+    for s in scores:
+        s = float(s)
+        if not math.isfinite(s):
+            raise ValueError(f"score {s} is not finite")
+        if out and s >= out[-1]:
+            s = math.nextafter(out[-1], -math.inf)
+        out.append(s)
+    return out
+
+
+def write_trec_run(path: PathLike, results: Iterable[Result | Request], tag: str = "perank") -> None:
+    """Write a TREC run file (``qid Q0 docid rank score tag``), scores strictly decreasing per query."""
+    with atomic_write(path) as handle:
+        for result in results:
+            scores = strictly_decreasing([c.score for c in result.candidates])
+            for rank, (cand, score) in enumerate(zip(result.candidates, scores), start=1):
+                handle.write(f"{result.query.qid} Q0 {cand.docid} {rank} {score:.10g} {tag}\n")
+
+
+def read_trec_run(path: PathLike) -> dict[str, dict[str, float]]:
+    """Read a TREC run into ``{qid: {docid: score}}`` (the shape pytrec_eval takes)."""
+    run: dict[str, dict[str, float]] = {}
+    for lineno, line in _lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 6:
+            raise InputError(f"{path}:{lineno}: expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
+        qid, _, docid, _, score, _ = parts
+        try:
+            value = float(score)
+        except ValueError as exc:
+            raise InputError(f"{path}:{lineno}: score {score!r} is not a number") from exc
+        docs = run.setdefault(qid, {})
+        if docid in docs:
+            raise InputError(f"{path}:{lineno}: docid {docid} appears twice for query {qid}")
+        docs[docid] = value
+    if not run:
+        raise InputError(f"{path}: empty run file")
+    return run
+
+
+def read_qrels(path: PathLike) -> dict[str, dict[str, int]]:
+    """Read TREC qrels (``qid iter docid grade``) or BEIR TSV qrels (``query-id corpus-id score`` with header)."""
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in _lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if lineno == 1 and parts[0] in {"query-id", "qid"}:
+            continue  # BEIR TSV header
+        if len(parts) == 4:
+            qid, _, docid, grade = parts
+        elif len(parts) == 3:
+            qid, docid, grade = parts
+        else:
+            raise InputError(f"{path}:{lineno}: expected 'qid 0 docid grade', got {len(parts)} fields")
+        try:
+            qrels.setdefault(qid, {})[docid] = int(grade)
+        except ValueError as exc:
+            raise InputError(f"{path}:{lineno}: grade {grade!r} is not an integer") from exc
+    if not qrels:
+        raise InputError(f"{path}: no judgments in qrels file")
+    return qrels
+
+
+def read_topics(path: PathLike) -> dict[str, str]:
+    """Read topics as ``{qid: text}`` from TREC TSV (``qid<TAB>text``, optionally gzipped) or BEIR JSONL."""
+    topics: dict[str, str] = {}
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                obj = json.loads(line)
+                topics[str(obj["_id"])] = str(obj["text"])
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise InputError(f"{path}:{lineno}: expected a JSON object with '_id' and 'text'") from exc
+            continue
+        parts = line.rstrip("\n").split("\t", 1)
+        if len(parts) != 2:
+            raise InputError(f"{path}:{lineno}: expected 'qid<TAB>query'")
+        topics[parts[0].strip()] = parts[1].strip()
+    if not topics:
+        raise InputError(f"{path}: no topics in file")
+    return topics
+
+
+def read_corpus(path: PathLike) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(docid, title, text)`` from a BEIR corpus JSONL (optionally gzipped)."""
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            yield str(obj["_id"]), str(obj.get("title") or ""), str(obj.get("text") or "")
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise InputError(f"{path}:{lineno}: expected a JSON object with '_id', 'title', 'text'") from exc

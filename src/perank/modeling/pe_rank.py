@@ -1,0 +1,308 @@
+"""The PE-Rank model: frozen encoder + projector + any Hugging Face causal LM, joined LLaVA-style.
+
+Each passage becomes ONE input vector: the encoder embeds it, the projector maps the embedding into the
+LLM's input space, and that vector replaces the ``<PLACEHOLDER>`` (prompt) or ``<RANK>`` (assistant turn)
+token at its position in ``inputs_embeds``. Nothing else about the LLM changes: no weight surgery, no
+resized vocabulary (the two tokens' own embedding rows are never read), no private transformers internals.
+The score of passage i at a decoding step is ``h_t . P(e_i)``, with ``h_t`` the final normed hidden state.
+
+Token ids live on the instance (from its tokenizer), never in module globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from perank.modeling.encoder import PassageEncoder, default_pooling
+from perank.modeling.projector import build_projector
+from perank.modeling.resolve import resolve_model
+from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "perank_config.json"
+PROJECTOR_NAME = "projector.safetensors"
+
+
+@dataclass
+class PERankConfig:
+    """Everything needed to rebuild a PE-Rank model around its weights (saved as ``perank_config.json``)."""
+
+    llm_name: str
+    encoder_name: str
+    encoder_pooling: str = "mean"
+    encoder_max_length: int = 256
+    projector_type: str = "mlp2x_gelu"
+    embedding_size: int = 0  # filled from the encoder
+    hidden_size: int = 0  # filled from the LLM
+    query_embedding: bool = False
+    trust_remote_code: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PERankConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = {k: v for k, v in data.items() if k not in known}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("extra", {}).update(unknown)
+        return cls(**kwargs)
+
+
+def default_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 on a GPU that supports it, fp32 on CPU (bf16 matmuls are several times slower on this CPU)."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def default_attn_implementation(device: torch.device | str) -> str:
+    """flash_attention_2 when installed on a GPU, else PyTorch SDPA."""
+    if torch.device(device).type == "cuda":
+        try:
+            import flash_attn  # noqa: F401
+
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+class PERankModel(nn.Module):
+    """Encoder + projector + causal LM, with the placeholder-injection and scoring primitives.
+
+    Higher-level code (listwise decoding, the training losses) builds on three methods:
+    :meth:`embed_passages`, :meth:`inputs_embeds` and :meth:`hidden_states`.
+    """
+
+    def __init__(
+        self,
+        config: PERankConfig,
+        llm: nn.Module,
+        tokenizer: Any,
+        encoder: PassageEncoder,
+        projector: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        config.embedding_size = config.embedding_size or encoder.dim
+        config.hidden_size = config.hidden_size or int(llm.config.hidden_size)
+        self.projector = projector or build_projector(config.projector_type, config.embedding_size, config.hidden_size)
+        self.projector.to(device=self.device, dtype=self.dtype)
+        add_special_tokens(tokenizer)
+        self.placeholder_id = int(tokenizer.convert_tokens_to_ids(PLACEHOLDER))
+        self.rank_id = int(tokenizer.convert_tokens_to_ids(RANK_TOKEN))
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def build(
+        cls,
+        llm_name: str,
+        encoder_name: str,
+        *,
+        encoder_pooling: str | None = None,
+        encoder_max_length: int = 256,
+        projector_type: str = "mlp2x_gelu",
+        query_embedding: bool = False,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        attn_implementation: str | None = None,
+        trust_remote_code: bool = False,
+        seed: int | None = 0,
+    ) -> PERankModel:
+        """A new model from a base LLM and an encoder, with a freshly initialised projector."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = torch.device(device)
+        dtype = dtype or default_dtype(device)
+        llm_local = resolve_model(llm_name)
+        enc_local = resolve_model(encoder_name)
+        tokenizer = AutoTokenizer.from_pretrained(llm_local, trust_remote_code=trust_remote_code)
+        llm = AutoModelForCausalLM.from_pretrained(
+            llm_local,
+            dtype=dtype,
+            attn_implementation=attn_implementation or default_attn_implementation(device),
+            trust_remote_code=trust_remote_code,
+        ).to(device)
+        encoder = PassageEncoder(
+            encoder_name,
+            pooling=encoder_pooling or default_pooling(enc_local),
+            max_length=encoder_max_length,
+            trust_remote_code=trust_remote_code,
+        ).to(device)
+        config = PERankConfig(
+            llm_name=llm_name,
+            encoder_name=encoder_name,
+            encoder_pooling=encoder.pooling,
+            encoder_max_length=encoder_max_length,
+            projector_type=projector_type,
+            query_embedding=query_embedding,
+            trust_remote_code=trust_remote_code,
+        )
+        if seed is not None:
+            torch.manual_seed(seed)
+        return cls(config, llm, tokenizer, encoder)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.llm.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.llm.get_input_embeddings().weight.dtype
+
+    @property
+    def prompt_spec(self) -> PromptSpec:
+        return PromptSpec(mode="embedding", query_embedding=self.config.query_embedding)
+
+    def decoder(self) -> nn.Module:
+        """The LLM body without its vocabulary head (returns final-normed hidden states)."""
+        return self.llm.get_decoder()
+
+    # ------------------------------------------------------------------ primitives
+
+    def project(self, embeddings: Tensor) -> Tensor:
+        """Map encoder embeddings ``[..., d_enc]`` into LLM input space ``[..., d_llm]``."""
+        return self.projector(embeddings.to(device=self.device, dtype=self.dtype))
+
+    def embed_passages(self, texts: list[str], batch_size: int = 64) -> Tensor:
+        """Encode and project texts: ``[n, d_llm]``. The encoder is frozen; the projector may train."""
+        return self.project(self.encoder.encode(texts, batch_size=batch_size))
+
+    def inputs_embeds(self, input_ids: Tensor, injected: Tensor | list[Tensor]) -> Tensor:
+        """Token embeddings with every ``<PLACEHOLDER>``/``<RANK>`` position replaced, in order, row by row.
+
+        ``injected`` is either the concatenation over rows of each row's vectors (in order of appearance), or
+        a list with one ``[k_row, d]`` tensor per row. The count must match the special tokens exactly: a
+        mismatch means a prompt/embedding bug, so it is an error rather than a silent misalignment.
+        """
+        special = (input_ids == self.placeholder_id) | (input_ids == self.rank_id)
+        safe_ids = input_ids.masked_fill(special, 0)
+        embeds = self.llm.get_input_embeddings()(safe_ids)
+        flat = torch.cat(list(injected), dim=0) if isinstance(injected, list) else injected
+        if flat.shape[0] != int(special.sum()):
+            raise ValueError(f"{int(special.sum())} passage tokens in the input but {flat.shape[0]} vectors given")
+        if flat.shape[0] == 0:
+            return embeds
+        return embeds.masked_scatter(special.unsqueeze(-1), flat.to(embeds.dtype))
+
+    def hidden_states(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+    ) -> tuple[Tensor, Any]:
+        """Final normed hidden states ``[B, T, d]`` (and the KV cache when ``use_cache``)."""
+        out = self.decoder()(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+        )
+        return out.last_hidden_state, (out.past_key_values if use_cache else None)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save_pretrained(self, path: str | Path, save_llm: bool = True) -> None:
+        """Save config, projector, tokenizer and the LLM (a LoRA adapter if the LLM is a PEFT model).
+
+        With ``save_llm=False`` only the projector is stored and the base LLM named in the config is used
+        at load time (stage-1 alignment output).
+        """
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        cfg = self.config.to_dict()
+        is_peft = hasattr(self.llm, "peft_config")
+        cfg["llm_weights"] = ("lora" if is_peft else "full") if save_llm else "base"
+        (path / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
+        save_file(state, str(path / PROJECTOR_NAME))
+        self.tokenizer.save_pretrained(path)
+        if save_llm:
+            self.llm.save_pretrained(path)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        attn_implementation: str | None = None,
+        merge_lora: bool = True,
+        trainable_lora: bool = False,
+    ) -> PERankModel:
+        """Load a folder written by :meth:`save_pretrained` (full, LoRA or projector-only).
+
+        Released PE-Rank checkpoints (the original's layouts) are read by
+        :func:`perank.modeling.checkpoint.load_pe_rank`, which also dispatches here.
+        """
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        cfg_file = path / CONFIG_NAME
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"{path}: not a perank checkpoint (missing {CONFIG_NAME})")
+        raw = json.loads(cfg_file.read_text())
+        weights = raw.pop("llm_weights", "full")
+        config = PERankConfig.from_dict(raw)
+        device = torch.device(device)
+        dtype = dtype or default_dtype(device)
+        attn = attn_implementation or default_attn_implementation(device)
+        llm_source = str(path) if weights == "full" else resolve_model(config.llm_name)
+        needed = {"full": ["config.json"], "lora": ["adapter_config.json"], "base": []}[weights]
+        for name in [PROJECTOR_NAME, "tokenizer_config.json", *needed]:
+            if not (path / name).exists():
+                raise FileNotFoundError(f"{path}: checkpoint is missing {name}")
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
+        llm = AutoModelForCausalLM.from_pretrained(
+            llm_source, dtype=dtype, attn_implementation=attn, trust_remote_code=config.trust_remote_code
+        )
+        if weights == "lora":
+            from peft import PeftModel
+
+            llm = PeftModel.from_pretrained(llm, str(path), is_trainable=trainable_lora)
+            if merge_lora and not trainable_lora:
+                llm = llm.merge_and_unload()
+        llm.to(device)
+        encoder = PassageEncoder(
+            config.encoder_name,
+            pooling=config.encoder_pooling,
+            max_length=config.encoder_max_length,
+            trust_remote_code=config.trust_remote_code,
+        ).to(device)
+        model = cls(config, llm, tokenizer, encoder)
+        model.projector.load_state_dict(load_file(str(path / PROJECTOR_NAME)))
+        model.projector.to(device=device, dtype=dtype)
+        return model
+
+
+def add_special_tokens(tokenizer: Any) -> None:
+    """Add ``<PLACEHOLDER>`` and ``<RANK>`` as special tokens if the tokenizer lacks them (idempotent)."""
+    missing = [t for t in (PLACEHOLDER, RANK_TOKEN) if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)

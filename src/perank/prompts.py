@@ -1,0 +1,104 @@
+"""Prompt texts for the listwise rankers, exactly as PE-Rank renders them (REFERENCE.md, "Prompts").
+
+The text matters: the released checkpoint was trained on these strings. The user turn is
+``prefix + passage lines + post``; it is rendered with the LLM's own chat template and
+``add_generation_prompt=True`` (no system message of ours).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PLACEHOLDER = "<PLACEHOLDER>"
+RANK_TOKEN = "<RANK>"
+
+_EMB_PREFIX = (
+    "I will provide you with {n} passages, each with a special token representing the passage enclosed in [], "
+    "followed by original text.\nRank the passages based on their relevance to the search query: {query}.\n"
+)
+_EMB_POST = (
+    "Search Query: {query}.\nRank the {n} relatively ordered passages above based on their relevance to the "
+    "search query, output the ranking in descending order. Only output the {n} unique special token in the ranking."
+    "\n\n"
+)
+# Variant with a query-embedding token (a project choice, off for the released checkpoint): the query's own
+# encoder embedding is injected right after its text, so a small LLM can compare it with the passage tokens.
+_EMB_POST_QUERY_TOKEN = (
+    "Search Query: {query} [" + PLACEHOLDER + "].\nRank the {n} relatively ordered passages above based on their "
+    "relevance to the search query, output the ranking in descending order. Only output the {n} unique special "
+    "token in the ranking.\n\n"
+)
+_TEXT_PREFIX = "I will provide you with {n} passages.\nRank the passages based on their relevance to the search query: {query}.\n"
+_TEXT_POST = (
+    "Search Query: {query}.\nRank the {n} relatively ordered passages above based on their relevance to the "
+    "search query, output the ranking in descending order. The output format should be [] > [] > ..., e.g., "
+    "[4] > [2] > ..., Only respond with the ranking results with {n} unique numbers, do not say anything else or "
+    "explain.\n\n"
+)
+# RankGPT's own numbering ("[1] passage"), offered as a variant of the text prompt.
+_RANKGPT_PREFIX = (
+    "I will provide you with {n} passages, each indicated by number identifier []. \n"
+    "Rank the passages based on their relevance to query: {query}.\n"
+)
+_RANKGPT_POST = (
+    "Search Query: {query}. \nRank the {n} passages above based on their relevance to the search query. The "
+    "passages should be listed in descending order using identifiers. The most relevant passages should be listed "
+    "first. The output format should be [] > [], e.g., [1] > [2]. Only response the ranking results, do not say "
+    "any word or explain."
+)
+
+PROMPT_MODES = ("embedding", "text-embedding", "text", "rankgpt")
+
+
+def clean_passage(text: str) -> str:
+    """Strip the passage and rewrite ``[k]`` inside it to ``(k)`` so it cannot look like an identifier."""
+    return re.sub(r"\[(\d+)\]", r"(\1)", text.strip())
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """Which prompt to render: ``mode`` is one of PROMPT_MODES."""
+
+    mode: str = "embedding"
+    query_embedding: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in PROMPT_MODES:
+            raise ValueError(f"unknown prompt mode {self.mode!r}; choose one of {', '.join(PROMPT_MODES)}")
+        if self.query_embedding and self.mode not in ("embedding", "text-embedding"):
+            raise ValueError("a query-embedding token needs an embedding prompt mode")
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self.mode in ("embedding", "text-embedding")
+
+
+def user_text(spec: PromptSpec, query: str, passages: list[str]) -> str:
+    """The user turn for one window of passages (numbered from 1)."""
+    n = len(passages)
+    query = query.strip()
+    if spec.mode == "embedding":
+        lines = [f"Passage {i}: [{PLACEHOLDER}]\n\n" for i in range(1, n + 1)]
+    elif spec.mode == "text-embedding":
+        lines = [f"Passage {i}: [{PLACEHOLDER}] {clean_passage(p)}\n\n" for i, p in enumerate(passages, 1)]
+    elif spec.mode == "text":
+        lines = [f"Passage {i}: {clean_passage(p)}\n\n" for i, p in enumerate(passages, 1)]
+    else:
+        lines = [f"[{i}] {clean_passage(p)}\n" for i, p in enumerate(passages, 1)]
+    if spec.uses_embeddings:
+        prefix = _EMB_PREFIX
+        post = _EMB_POST_QUERY_TOKEN if spec.query_embedding else _EMB_POST
+    elif spec.mode == "text":
+        prefix, post = _TEXT_PREFIX, _TEXT_POST
+    else:
+        prefix, post = _RANKGPT_PREFIX, _RANKGPT_POST
+    return prefix.format(n=n, query=query) + "".join(lines) + post.format(n=n, query=query)
+
+
+def messages(spec: PromptSpec, query: str, passages: list[str], ranking_turn: bool = False) -> list[dict[str, str]]:
+    """Chat messages for one window; with ``ranking_turn`` the assistant answers ``<RANK>`` * n (training)."""
+    msgs = [{"role": "user", "content": user_text(spec, query, passages)}]
+    if ranking_turn:
+        msgs.append({"role": "assistant", "content": RANK_TOKEN * len(passages)})
+    return msgs

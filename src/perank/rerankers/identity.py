@@ -1,0 +1,20 @@
+"""The identity reranker: keeps the first-stage order (the BM25 baseline row of every table)."""
+
+from __future__ import annotations
+
+from perank.rerankers.base import Reranker, register, reorder
+from perank.types import Request, Result
+
+
+@register("identity")
+class IdentityReranker(Reranker):
+    """Returns candidates in their input order, with their first-stage scores made strictly decreasing."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def rerank(self, requests: list[Request]) -> list[Result]:
+        return [
+            reorder(r, list(range(len(r.candidates))), [c.score for c in r.candidates], {"tokens_processed": 0})
+            for r in requests
+        ]
