@@ -23,7 +23,7 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,12 +51,14 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would have
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -70,18 +72,30 @@ def _open_text(path: PathLike) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
+def _open_binary(path: PathLike) -> IO[bytes]:
+    """Open a file for reading bytes (gunzipping ``.gz``); a clear error if it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
 def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line) and turn a decoding failure into an error naming the line."""
-    with _open_text(path) as handle:
-        lineno = 0
-        while True:
-            lineno += 1
+    """Yield (line number, line) and turn a decoding failure into an error naming the line.
+
+    Lines are read as bytes and decoded one by one: a text-mode reader decodes ahead in 8 KiB chunks,
+    so its error would name whichever line happened to trigger the chunk rather than the bad one.
+    """
+    with _open_binary(path) as handle:
+        for lineno, raw in enumerate(handle, start=1):
             try:
-                line = handle.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise InputError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-            if not line:
-                return
+            if line.endswith("\r\n"):
+                line = line[:-2] + "\n"
             yield lineno, line
 
 
@@ -229,12 +243,15 @@ def strictly_decreasing(scores: list[float]) -> list[float]:
 
 
 def write_trec_run(path: PathLike, results: Iterable[Result | Request], tag: str = "perank") -> None:
-    """Write a TREC run file (``qid Q0 docid rank score tag``), scores strictly decreasing per query."""
+    """Write a TREC run file (``qid Q0 docid rank score tag``), scores strictly decreasing per query.
+
+    Scores are written at full precision (``repr``): the one-step tie nudges would vanish when rounded.
+    """
     with atomic_write(path) as handle:
         for result in results:
             scores = strictly_decreasing([c.score for c in result.candidates])
             for rank, (cand, score) in enumerate(zip(result.candidates, scores), start=1):
-                handle.write(f"{result.query.qid} Q0 {cand.docid} {rank} {score:.10g} {tag}\n")
+                handle.write(f"{result.query.qid} Q0 {cand.docid} {rank} {score!r} {tag}\n")
 
 
 def read_trec_run(path: PathLike) -> dict[str, dict[str, float]]:
