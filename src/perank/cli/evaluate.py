@@ -1,0 +1,160 @@
+"""``python src/evaluate.py --datasets dl19 dl20 --reranker NAME``: rerank, write the runs, print metrics.
+
+One run per dataset, written under ``results/reranking_results/`` with its metrics and accounting beside
+it (see :mod:`perank.pipeline`). Reranker options are passed through generically: every option given on
+the command line becomes a constructor keyword, and keywords a reranker does not declare are dropped
+(unless it takes ``**kwargs``), so one command line works for every family.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import logging
+import sys
+from typing import Any
+
+from perank.types import InputError
+
+#: the reranker the paper is about; used whenever it is registered
+DEFAULT_RERANKER = "pe-rank"
+#: what runs when PE-Rank is not available in this checkout
+FALLBACK_RERANKER = "dense"
+
+logger = logging.getLogger(__name__)
+
+
+def default_reranker() -> str:
+    """:data:`DEFAULT_RERANKER` when registered, else :data:`FALLBACK_RERANKER` (with a printed note)."""
+    from perank.rerankers.base import available_rerankers
+
+    if DEFAULT_RERANKER in available_rerankers():
+        return DEFAULT_RERANKER
+    print(f"note: reranker {DEFAULT_RERANKER!r} is not available; using {FALLBACK_RERANKER!r}", file=sys.stderr)
+    return FALLBACK_RERANKER
+
+
+def _parse_value(text: str) -> Any:
+    """``--reranker-arg`` values: Python literals (1, 0.5, True, None, 'x') when they parse, else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def accepted_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` the reranker registered as ``name`` accepts.
+
+    A constructor with ``**kwargs`` gets everything; otherwise keywords it does not declare are dropped
+    (logged), so pass-through options such as ``--window-size`` don't break rerankers that have no window.
+    """
+    from perank.rerankers.base import get_reranker_class
+
+    factory = get_reranker_class(name)
+    if factory is None:
+        return kwargs
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return kwargs
+    names = {p.name for p in params}
+    dropped = sorted(set(kwargs) - names)
+    if dropped:
+        logger.info("reranker %s ignores %s", name, ", ".join(dropped))
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.splitlines()[0])
+    data = parser.add_argument_group("data")
+    data.add_argument("--datasets", "--dataset", nargs="+", default=["dl19", "dl20"], help="one run per dataset")
+    data.add_argument("--retriever", default="bm25", help="first stage whose results are reranked")
+    data.add_argument("--topk", type=int, default=100, help="candidates per query to rerank")
+    data.add_argument("--retrieval-results", default=None, help="candidates file (JSONL or rank_llm JSON)")
+    data.add_argument("--backend", default="auto", help="retrieval backend when retrieval has to run first")
+    data.add_argument("--qrels", default=None, help="qrels file (default: the dataset's shipped qrels)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-dir", default=None, help="where runs go (default: results/reranking_results)")
+    out.add_argument("--run-name", default=None, help="replaces the model name in eval_{dataset}_{name}_top{k}.txt")
+    out.add_argument("--overwrite", action="store_true", help="rerank again even if the run exists")
+    out.add_argument("--complete", action="store_true", help="average over all judged queries (trec_eval -c)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rr = parser.add_argument_group("reranker")
+    rr.add_argument("--reranker", "--ranker", default=None, help=f"registry name (default: {DEFAULT_RERANKER})")
+    rr.add_argument("--batch-size", type=int, default=None, help="queries per reranker call (and per checkpoint)")
+    rr.add_argument("--model-path", default=None, help="model id or folder (the reranker's model_path)")
+    rr.add_argument("--model-base", default=None, help="base model for adapter/projector-only checkpoints")
+    rr.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    rr.add_argument("--max-length", type=int, default=None, help="max tokens per passage for the encoder")
+    rr.add_argument("--window-size", type=int, default=None, help="listwise sliding window size (20)")
+    rr.add_argument("--step", type=int, default=None, help="listwise sliding window step (10)")
+    rr.add_argument(
+        "--reranker-arg",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other constructor keyword, repeatable (e.g. -o batch_size=128)",
+    )
+    return parser
+
+
+#: command-line options forwarded to the reranker's constructor when given
+PASS_THROUGH = ("model_path", "model_base", "device", "max_length", "window_size", "step")
+
+
+def reranker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Constructor keywords from the parsed options: the pass-through ones that were given, then ``-o``."""
+    kwargs = {k: getattr(args, k) for k in PASS_THROUGH if getattr(args, k) is not None}
+    for item in args.reranker_arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--reranker-arg {item!r}: expected KEY=VALUE")
+        kwargs[key.strip().replace("-", "_")] = _parse_value(value)
+    return kwargs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for bad input, with the reason on stderr)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from perank.datasets import get_dataset
+    from perank.pipeline import DEFAULT_BATCH_SIZE, run_pipeline
+    from perank.rerankers.base import build_reranker
+
+    try:
+        specs = [get_dataset(name) for name in args.datasets]  # fail on a bad name before loading a model
+        if len(specs) > 1 and (args.retrieval_results or args.qrels):
+            raise InputError("--retrieval-results and --qrels apply to one dataset; run one dataset at a time")
+        name = args.reranker or default_reranker()
+        kwargs = accepted_kwargs(name, reranker_kwargs(args))
+        reranker = build_reranker(name, **kwargs)
+        for spec in specs:
+            run_pipeline(
+                spec.name,
+                reranker,
+                retriever=args.retriever,
+                topk=args.topk,
+                retrieval_results=args.retrieval_results,
+                qrels=args.qrels,
+                output_dir=args.output_dir,
+                batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+                run_name=args.run_name,
+                backend=args.backend,
+                complete=args.complete,
+                overwrite=args.overwrite,
+                show_progress=not args.no_progress,
+            )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
