@@ -74,6 +74,8 @@ class PassageEncoder(nn.Module):
         self.model = model or AutoModel.from_pretrained(local, trust_remote_code=trust_remote_code)
         self.model.eval()
         self.requires_grad_(False)
+        #: optional :class:`perank.embedding_cache.EmbeddingCache` used by :meth:`encode`
+        self.cache: object | None = None
 
     @property
     def dim(self) -> int:
@@ -100,8 +102,22 @@ class PassageEncoder(nn.Module):
         return torch.nn.functional.normalize(emb.float(), p=2, dim=-1)
 
     @torch.no_grad()
-    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
-        """Embed texts in batches (sorted by length to waste less padding); returns ``[n, d]`` float32."""
+    def encode(self, texts: list[str], batch_size: int = 64, cache: object | None = None) -> Tensor:
+        """Embed texts in batches (sorted by length to waste less padding); returns ``[n, d]`` float32.
+
+        With an :class:`perank.embedding_cache.EmbeddingCache` (the ``cache`` argument, else the ``cache``
+        attribute, None by default) only texts not cached yet are encoded, and their vectors are stored.
+        """
+        cache = cache if cache is not None else getattr(self, "cache", None)
+        if cache is not None:
+            from perank.embedding_cache import encode_cached
+
+            return encode_cached(self, texts, cache, batch_size=batch_size)
+        return self.encode_uncached(texts, batch_size=batch_size)
+
+    @torch.no_grad()
+    def encode_uncached(self, texts: list[str], batch_size: int = 64) -> Tensor:
+        """:meth:`encode` without any cache."""
         if not texts:
             return torch.zeros(0, self.dim)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

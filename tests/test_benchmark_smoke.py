@@ -1,0 +1,140 @@
+"""The latency benchmark end to end on a random tiny model (the same code path as the H100 Mistral-7B run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "rerank_latency.py"
+
+ENTRY_FIELDS = {
+    "reranker",
+    "config",
+    "median_latency_s",
+    "p90_latency_s",
+    "queries_per_s",
+    "tokens_processed",
+    "tokens_generated",
+    "peak_rss_mb",
+    "ndcg_cut_10",
+}
+CONFIG_FIELDS = {"batch_size", "decode_mode", "device", "dtype", "n_queries"}
+
+
+def _registered(name: str) -> bool:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import rerank_latency
+
+        rerank_latency._import_families()
+        from perank.rerankers.base import _REGISTRY
+
+        return name in _REGISTRY
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--synthetic",
+        "tiny",
+        "--queries",
+        "2",
+        "--text-queries",
+        "2",
+        "--topk",
+        "20",
+        "--batch-size",
+        "2",
+        "--threads",
+        "1",
+        "--only",
+        ",".join(names),
+        "--output-dir",
+        str(tmp_path),
+        "--tag",
+        "smoke",
+        "--timeout",
+        "120",
+        *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((tmp_path / "rerank_latency_smoke.json").read_text())
+
+
+@pytest.mark.slow
+def test_synthetic_tiny_subprocess(tmp_path):
+    """The real mode: each configuration in a fresh subprocess (one configuration here, to stay fast)."""
+    if not _registered("pe-rank"):
+        pytest.skip("the pe-rank reranker is not available")
+    (entry,) = _run(tmp_path, ["pe-rank-batched"])
+    assert set(entry) >= ENTRY_FIELDS
+    assert entry["config"]["batch_size"] == 2 and entry["config"]["n_queries"] == 2
+    assert entry["peak_rss_mb"] > 0 and entry["queries_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_synthetic_tiny_benchmark(tmp_path):
+    """Every configuration on 2 queries, in one process (the synthetic model is built once)."""
+    pytest.importorskip("transformers")
+    if not _registered("pe-rank"):
+        pytest.skip("the pe-rank reranker is not available")
+    names = ["pe-rank", "pe-rank-single-pass", "pe-rank-batched", "listwise-text-embedding"]
+    if _registered("listwise-text"):
+        names.append("listwise-text")
+    entries = _run(tmp_path, names, "--in-process")
+    assert [e["name"] for e in entries] == names
+    for e in entries:
+        assert set(e) >= ENTRY_FIELDS, set(ENTRY_FIELDS) - set(e)
+        assert set(e["config"]) >= CONFIG_FIELDS
+        assert e["config"]["n_queries"] == 2 and e["config"]["device"] == "cpu"
+        assert e["median_latency_s"] > 0 and e["p90_latency_s"] >= e["median_latency_s"]
+        assert e["queries_per_s"] > 0 and e["peak_rss_mb"] > 0
+        assert e["tokens_processed"] > 0 and e["tokens_generated"] > 0
+        assert 0.0 <= e["ndcg_cut_10"] <= 1.0
+    by = {e["name"]: e for e in entries}
+    assert by["pe-rank-batched"]["config"]["batch_size"] == 2
+    assert by["pe-rank-single-pass"]["config"]["decode_mode"] == "single-pass"
+    # one passage token per passage: the text prompt processes many more tokens than the embedding prompt
+    assert by["listwise-text-embedding"]["tokens_processed"] > 2 * by["pe-rank"]["tokens_processed"]
+    assert by["pe-rank"]["tokens_generated"] == 20  # one window of 20 passages, one step each
+    assert by["pe-rank-single-pass"]["tokens_generated"] == 1
+    assert "breakdown_per_query_s" in by["pe-rank"]
+    md = (tmp_path / "rerank_latency_smoke.md").read_text()
+    assert "| pe-rank |" in md and "ratio" in md
+    assert (tmp_path / "rerank_latency_smoke.png").stat().st_size > 0
+
+
+def test_percentile_and_ratios():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import rerank_latency as rl
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert rl.percentile([1.0], 90) == 1.0
+    assert rl.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert rl.percentile([0.0, 10.0], 90) == pytest.approx(9.0)
+    entries = [
+        {
+            "name": "pe-rank",
+            "reranker": "pe-rank",
+            "median_latency_s": 1.0,
+            "queries_per_s": 1.0,
+            "tokens_processed": 3000,
+        },
+        {"name": "pe-rank-batched", "reranker": "pe-rank", "median_latency_s": 4.0, "queries_per_s": 2.5},
+        {"name": "listwise-text", "reranker": "listwise-text", "median_latency_s": 6.0, "queries_per_s": 0.2},
+    ]
+    got = {d: v for d, v, _ in rl.ratios(entries)}
+    assert got["listwise-text / pe-rank median latency (batch 1)"] == pytest.approx(6.0)
+    assert got["pe-rank batched / batch-1 queries per second"] == pytest.approx(2.5)
+    assert got["pe-rank greedy / single-pass median latency"] is None
