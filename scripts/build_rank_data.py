@@ -1,0 +1,262 @@
+#!/usr/bin/env python
+"""Build stage-2 (learning-to-rank) data: candidates + a teacher ranking -> train.jsonl windows.
+
+Candidates come from retrieval results (``--retrieval-results``, JSONL or rank_llm JSON) or from a small
+built-in BM25 over a BEIR corpus (``--corpus`` + ``--topics``, for sets such as ArguAna that ship no run).
+The teacher orders each query's candidates:
+
+- ``qrels``: by judged grade (unjudged = 0), ties by first-stage rank (``--tie-break rank``) or by the dense
+  encoder's cosine (``--tie-break dense``);
+- ``dense``: by the cosine of the encoder's query and passage embeddings (distilling the dense reranker);
+- ``run``: by a TREC run's scores (e.g. a stronger reranker); candidates missing from it go last;
+- ``permutation``: a JSONL of ``{"qid", "docids": [...]}`` in teacher order (e.g. RankGPT output).
+
+From each query, ``--windows-per-query`` windows of ``--window-size`` passages are drawn (deterministic with
+``--seed``): the first is the first-stage top-n, the rest random subsets of the top ``--candidates-topk``.
+Passages appear in first-stage order (``--input-order rank``, what sliding-window inference sees) or
+shuffled (``shuffle``; use it when the first stage IS the teacher, or the model learns "keep the order").
+Each row (schema in docs/training.md)::
+
+    {"qid", "query", "messages_w_content", "messages_wo_content", "ranking", "extra_texts"}
+
+``--forbid-qrels FILE`` refuses queries judged in FILE (pass DL19's qrels to guarantee the test set never
+leaks into training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
+from perank.prompts import PromptSpec, messages  # noqa: E402
+from perank.types import Candidate, Query, Request  # noqa: E402
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def bm25_requests(corpus: Path, topics: Path, topk: int, max_queries: int, seed: int) -> list[Request]:
+    """A small in-memory BM25 (k1=0.9, b=0.4, Pyserini's defaults) for corpora of a few thousand passages."""
+    docs = [(d, f"Title: {t} Content: {x}" if t else x) for d, t, x in read_corpus(corpus)]
+    queries = list(read_topics(topics).items())
+    random.Random(seed).shuffle(queries)
+    if max_queries:
+        queries = queries[:max_queries]
+    tfs = [Counter(_TOKEN.findall(text.lower())) for _, text in docs]
+    lengths = [sum(tf.values()) for tf in tfs]
+    avg = sum(lengths) / max(1, len(lengths))
+    df: Counter[str] = Counter()
+    postings: dict[str, list[int]] = {}
+    for i, tf in enumerate(tfs):
+        for term in tf:
+            df[term] += 1
+            postings.setdefault(term, []).append(i)
+    n_docs = len(docs)
+    k1, b = 0.9, 0.4
+    out = []
+    for qid, text in queries:
+        scores: dict[int, float] = {}
+        for term in set(_TOKEN.findall(text.lower())):
+            if term not in df:
+                continue
+            idf = math.log(1 + (n_docs - df[term] + 0.5) / (df[term] + 0.5))
+            for i in postings[term]:
+                tf = tfs[i][term]
+                scores[i] = scores.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[i] / avg))
+        top = sorted(scores.items(), key=lambda kv: -kv[1])[:topk]
+        # a BEIR query can retrieve itself (ArguAna): drop exact self-matches
+        cands = [
+            Candidate(docid=docs[i][0], text=docs[i][1], score=s, rank=r)
+            for r, (i, s) in enumerate(top, 1)
+            if docs[i][0] != qid
+        ]
+        if cands:
+            out.append(Request(Query(qid, text), cands))
+    return out
+
+
+def text_key(text: str) -> str:
+    """The cache key of a text (sha1 hex), shared with training's ``--embedding_cache``."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def dense_scores(
+    requests: list[Request], encoder_name: str, max_length: int, cache_path: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Cosine of query and passage embeddings, per query and docid (the dense reranker's scores).
+
+    With ``cache_path`` the frozen-encoder embeddings of every query and passage are read from / added to
+    that file, so a second teacher, and training (``--embedding_cache``), never re-encode them.
+    """
+    import torch
+
+    from perank.modeling.encoder import PassageEncoder
+
+    cache: dict[str, torch.Tensor] = {}
+    if cache_path and cache_path.exists():
+        cache = torch.load(cache_path, weights_only=True)
+    texts = list(dict.fromkeys([c.text for r in requests for c in r.candidates] + [r.query.text for r in requests]))
+    todo = [t for t in texts if text_key(t) not in cache]
+    if todo:
+        print(f"dense teacher: encoding {len(todo)} texts ({len(texts) - len(todo)} cached)", file=sys.stderr)
+        enc = PassageEncoder(encoder_name, max_length=max_length)
+        for t, v in zip(todo, enc.encode(todo)):
+            cache[text_key(t)] = v
+        if cache_path:
+            torch.save(cache, cache_path)
+    return {
+        r.query.qid: {c.docid: float(cache[text_key(r.query.text)] @ cache[text_key(c.text)]) for c in r.candidates}
+        for r in requests
+    }
+
+
+def teacher_order(args: argparse.Namespace, requests: list[Request]) -> dict[str, list[str]]:
+    """Each query's candidate docids in teacher order."""
+    dense = None
+    if args.teacher == "dense" or args.tie_break == "dense":
+        dense = dense_scores(requests, args.encoder, args.encoder_max_length, args.embeddings)
+    orders: dict[str, list[str]] = {}
+    if args.teacher == "qrels":
+        qrels = read_qrels(args.qrels)
+        for r in requests:
+            judged = qrels.get(r.query.qid, {})
+            cos = dense[r.query.qid] if dense else {}
+
+            def key(c: Candidate, judged: dict[str, int] = judged, cos: dict[str, float] = cos) -> tuple:
+                return (-judged.get(c.docid, 0), -cos[c.docid] if cos else c.rank)
+
+            orders[r.query.qid] = [c.docid for c in sorted(r.candidates, key=key)]
+    elif args.teacher == "dense":
+        for r in requests:
+            orders[r.query.qid] = sorted((c.docid for c in r.candidates), key=lambda d: -dense[r.query.qid][d])
+    elif args.teacher == "run":
+        from perank.io import read_trec_run
+
+        run = read_trec_run(args.run)
+        for r in requests:
+            s = run.get(r.query.qid, {})
+            orders[r.query.qid] = [
+                c.docid for c in sorted(r.candidates, key=lambda c: (c.docid not in s, -s.get(c.docid, 0.0), c.rank))
+            ]
+    else:
+        perms: dict[str, list[str]] = {}
+        with open(args.permutations, encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if line.strip():
+                    obj = json.loads(line)
+                    if "qid" not in obj or "docids" not in obj:
+                        raise SystemExit(f"{args.permutations}:{lineno}: expected {{'qid', 'docids'}}")
+                    perms[str(obj["qid"])] = [str(d) for d in obj["docids"]]
+        for r in requests:
+            pos = {d: i for i, d in enumerate(perms.get(r.query.qid, []))}
+            orders[r.query.qid] = [
+                c.docid for c in sorted(r.candidates, key=lambda c: (pos.get(c.docid, len(pos)), c.rank))
+            ]
+    return orders
+
+
+def windows(request: Request, order: list[str], args: argparse.Namespace, rng: random.Random) -> list[dict]:
+    """The training rows of one query."""
+    cands = request.candidates[: args.candidates_topk]
+    n = min(args.window_size, len(cands))
+    if n < 2:
+        return []
+    teacher_pos = {d: i for i, d in enumerate(order)}
+    spec_kwargs = {"query_embedding": args.query_embedding}
+    rows = []
+    seen: set[tuple[str, ...]] = set()
+    for w in range(args.windows_per_query):
+        chosen = list(range(n)) if w == 0 else sorted(rng.sample(range(len(cands)), n))
+        if args.input_order == "shuffle":
+            rng.shuffle(chosen)
+        window = [cands[i] for i in chosen]
+        key = tuple(c.docid for c in window)
+        if key in seen:
+            continue
+        seen.add(key)
+        ranking = sorted(range(n), key=lambda i: teacher_pos[window[i].docid])
+        texts = [c.text for c in window]
+        q = request.query.text
+        rows.append(
+            {
+                "qid": request.query.qid,
+                "query": q,
+                "messages_w_content": messages(PromptSpec("text-embedding", **spec_kwargs), q, texts, True),
+                "messages_wo_content": messages(PromptSpec("embedding", **spec_kwargs), q, texts, True),
+                "ranking": ranking,
+                "extra_texts": texts + [texts[i] for i in ranking],
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_argument_group("candidates")
+    src.add_argument("--retrieval-results", type=Path, help="retrieval results JSONL / rank_llm JSON")
+    src.add_argument("--corpus", type=Path, help="BEIR corpus JSONL(.gz), with --topics: built-in BM25")
+    src.add_argument("--topics", type=Path, help="topics (TSV or BEIR queries JSONL)")
+    src.add_argument("--max-queries", type=int, default=0, help="use at most this many queries (0 = all)")
+    src.add_argument("--candidates-topk", type=int, default=100)
+    t = ap.add_argument_group("teacher")
+    t.add_argument("--teacher", choices=("qrels", "dense", "run", "permutation"), required=True)
+    t.add_argument("--qrels", type=Path)
+    t.add_argument("--run", type=Path)
+    t.add_argument("--permutations", type=Path)
+    t.add_argument("--tie-break", choices=("rank", "dense"), default="rank", help="qrels teacher ties")
+    t.add_argument("--judged-only", action="store_true", help="qrels teacher: skip queries without judgments")
+    t.add_argument("--encoder", default="all-minilm-l6-v2", help="dense teacher / tie-break encoder")
+    t.add_argument("--encoder-max-length", type=int, default=256)
+    t.add_argument("--embeddings", type=Path, help="encoder-embedding cache file to read and extend (.pt)")
+    w = ap.add_argument_group("windows")
+    w.add_argument("--window-size", type=int, default=20)
+    w.add_argument("--windows-per-query", type=int, default=4)
+    w.add_argument("--input-order", choices=("rank", "shuffle"), default="rank")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--query-embedding", action="store_true", help="prompts with the query-embedding token")
+    ap.add_argument("--forbid-qrels", type=Path, action="append", default=[], help="refuse queries judged here")
+    ap.add_argument("--output", "-o", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    if args.retrieval_results:
+        requests = read_retrieval_results(args.retrieval_results)
+        if args.max_queries:
+            requests = requests[: args.max_queries]
+    elif args.corpus and args.topics:
+        requests = bm25_requests(args.corpus, args.topics, args.candidates_topk, args.max_queries, args.seed)
+    else:
+        ap.error("give --retrieval-results, or --corpus with --topics")
+    needed = {"qrels": args.qrels, "run": args.run, "permutation": args.permutations}.get(args.teacher, True)
+    if not needed:
+        ap.error(
+            f"--teacher {args.teacher} needs --{'permutations' if args.teacher == 'permutation' else args.teacher}"
+        )
+    for path in args.forbid_qrels:
+        banned = set(read_qrels(path))
+        leaked = sorted({r.query.qid for r in requests} & banned)
+        if leaked:
+            raise SystemExit(f"refusing: {len(leaked)} queries are judged in {path} (e.g. {leaked[:5]})")
+    if args.teacher == "qrels" and args.judged_only:
+        judged = set(read_qrels(args.qrels))
+        requests = [r for r in requests if r.query.qid in judged]
+    orders = teacher_order(args, requests)
+    rng = random.Random(args.seed)
+    rows = [row for r in requests for row in windows(r, orders[r.query.qid], args, rng)]
+    with atomic_write(args.output) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} windows from {len(requests)} queries to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

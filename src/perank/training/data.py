@@ -1,0 +1,325 @@
+"""Training data for both PE-Rank stages: reading, up-front validation, tokenisation and collation.
+
+Every row is validated and tokenised before training starts, and every problem is reported with the file
+and line it came from (up to 20 at once), so a bad row can never be trained on silently or surface hours
+into a run. Schemas (see docs/training.md):
+
+- stage 1 (``causal_lm``, wiki2m-style): ``{"messages": [chat turns], "extra_texts": [passage, ...]}`` with one
+  ``<PLACEHOLDER>`` in the user turn(s) per extra text; the loss covers the assistant turns only.
+- stage 2 (``rank_lm``): ``{"messages_w_content", "messages_wo_content", "ranking", "extra_texts", "query"}``;
+  the assistant turn is ``<RANK>`` * n, ``ranking[k]`` is the input index of the passage at rank k and
+  ``extra_texts`` holds 2n texts (the n candidates in input order, then the same n in ranked order).
+
+Chat rendering uses the LLM's own template: the prompt part is rendered exactly as at inference
+(``add_generation_prompt=True``) so that training and decoding see the same tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from perank.prompts import PLACEHOLDER, RANK_TOKEN
+from perank.types import InputError
+
+MAX_REPORTED_ERRORS = 20
+IGNORE_INDEX = -100
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
+    """(line number, parsed object) for every non-empty line; malformed JSON is an error naming the line."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: training data file not found")
+    rows: list[tuple[int, Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    if not rows:
+        raise InputError(f"{path}: no training rows")
+    return rows
+
+
+def _check_messages(obj: Any, key: str) -> list[dict[str, str]]:
+    msgs = obj.get(key)
+    if not isinstance(msgs, list) or not msgs:
+        raise ValueError(f"'{key}' must be a non-empty list of chat turns")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise ValueError(f"'{key}' turn {i} must be an object with string 'role' and 'content'")
+    if not any(m["role"] == "assistant" for m in msgs):
+        raise ValueError(f"'{key}' has no assistant turn to train on")
+    return msgs
+
+
+def render_segments(tokenizer: Any, messages: list[dict[str, str]]) -> list[tuple[str, bool]]:
+    """Split a rendered conversation into (text, is_assistant_target) pieces, in order.
+
+    Each assistant turn's target is the text added by rendering it, after the generation prompt that
+    precedes it; everything else (system, user, the generation prompt itself) is context.
+    """
+    pieces: list[tuple[str, bool]] = []
+    done = ""
+    for i, msg in enumerate(messages):
+        if msg["role"] != "assistant":
+            continue
+        prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        if not prompt.startswith(done) or not full.startswith(prompt):
+            raise ValueError("the chat template does not render conversations prefix-consistently")
+        pieces.append((prompt[len(done) :], False))
+        pieces.append((full[len(prompt) :], True))
+        done = full
+    rest = tokenizer.apply_chat_template(messages, tokenize=False)
+    if len(rest) > len(done):
+        pieces.append((rest[len(done) :], False))
+    return pieces
+
+
+def tokenize_segments(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[bool]]:
+    """Token ids and a per-token "is target" flag (special tokens of the template come from its text)."""
+    ids: list[int] = []
+    target: list[bool] = []
+    for text, is_target in pieces:
+        toks = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids += toks
+        target += [is_target] * len(toks)
+    return ids, target
+
+
+class _Errors:
+    """Collects row errors and raises them together (the first MAX_REPORTED_ERRORS, plus a count)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+        self.count = 0
+
+    def add(self, lineno: int, msg: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_REPORTED_ERRORS:
+            self.items.append(f"{self.path}:{lineno}: {msg}")
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            more = f"\n... and {self.count - len(self.items)} more" if self.count > len(self.items) else ""
+            raise InputError(f"{self.count} bad training row(s):\n" + "\n".join(self.items) + more)
+
+
+# ------------------------------------------------------------------------------------------------ stage 1
+
+
+@dataclass
+class AlignmentExample:
+    input_ids: list[int]
+    labels: list[int]
+    texts: list[str]
+
+
+class AlignmentDataset(Dataset):
+    """Stage 1: reconstruct a passage from its single embedding token (next-token CE on the assistant turn).
+
+    The prompt must fit in ``max_length``; the assistant target is truncated to fit (reconstructing the
+    start of a long passage is still alignment signal). A prompt that does not fit is an error.
+    """
+
+    def __init__(self, path: str | Path, tokenizer: Any, max_length: int, query_embedding: bool = False) -> None:
+        placeholder_id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
+        self.examples: list[AlignmentExample] = []
+        errors = _Errors(path)
+        for lineno, obj in read_jsonl(path):
+            try:
+                if not isinstance(obj, dict):
+                    raise ValueError("expected a JSON object")
+                msgs = _check_messages(obj, "messages")
+                texts = obj.get("extra_texts")
+                if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                    raise ValueError("'extra_texts' must be a list of strings")
+                ids, target = tokenize_segments(tokenizer, render_segments(tokenizer, msgs))
+                n_ph = sum(1 for t in ids if t == placeholder_id)
+                if n_ph != len(texts):
+                    raise ValueError(f"{n_ph} {PLACEHOLDER} token(s) but {len(texts)} extra_texts")
+                first_target = target.index(True) if True in target else len(ids)
+                if first_target >= max_length:
+                    raise ValueError(f"prompt is {first_target} tokens, longer than model_max_length {max_length}")
+                ids, target = ids[:max_length], target[:max_length]
+                labels = [t if is_t else IGNORE_INDEX for t, is_t in zip(ids, target)]
+                self.examples.append(AlignmentExample(ids, labels, list(texts)))
+            except ValueError as exc:
+                errors.add(lineno, str(exc))
+        errors.raise_if_any()
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self.examples[i]
+        return {"input_ids": ex.input_ids, "labels": ex.labels, "texts": ex.texts}
+
+
+# ------------------------------------------------------------------------------------------------ stage 2
+
+
+@dataclass
+class RankExample:
+    ids_wo: list[int] | None
+    ids_w: list[int] | None
+    ranking: list[int]
+    candidates: list[str]
+    query: str
+
+
+def _check_ranking(obj: dict[str, Any]) -> tuple[list[int], list[str]]:
+    ranking = obj.get("ranking")
+    texts = obj.get("extra_texts")
+    if not isinstance(ranking, list) or not ranking or not all(isinstance(r, int) for r in ranking):
+        raise ValueError("'ranking' must be a non-empty list of integers")
+    n = len(ranking)
+    if sorted(ranking) != list(range(n)):
+        raise ValueError(f"'ranking' is not a permutation of 0..{n - 1}: {ranking}")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("'extra_texts' must be a list of strings")
+    if len(texts) != 2 * n:
+        raise ValueError(f"'extra_texts' has {len(texts)} texts; expected 2n = {2 * n} for a ranking of {n}")
+    candidates = texts[:n]
+    if [candidates[r] for r in ranking] != texts[n:]:
+        raise ValueError("the second half of 'extra_texts' is not the candidates in 'ranking' order")
+    return ranking, candidates
+
+
+class RankDataset(Dataset):
+    """Stage 2: windows of n passages with a teacher ranking, in one or both prompt variants.
+
+    Checked per row: required fields, ``ranking`` a permutation, ``extra_texts`` = 2n consistent texts,
+    n ``<RANK>`` tokens and n (+1 with a query-embedding token) ``<PLACEHOLDER>`` tokens after tokenising,
+    and the whole conversation within ``max_length`` (it is never truncated: a cut ranking is meaningless).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        tokenizer: Any,
+        max_length: int,
+        use_without_content: bool = True,
+        use_with_content: bool = False,
+        query_embedding: bool = False,
+    ) -> None:
+        if not (use_without_content or use_with_content):
+            raise InputError("stage 2 needs --use_embedding_without_content and/or --use_embedding_with_content")
+        placeholder_id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
+        rank_id = tokenizer.convert_tokens_to_ids(RANK_TOKEN)
+        self.examples: list[RankExample] = []
+        errors = _Errors(path)
+        for lineno, obj in read_jsonl(path):
+            try:
+                if not isinstance(obj, dict):
+                    raise ValueError("expected a JSON object")
+                ranking, candidates = _check_ranking(obj)
+                n = len(ranking)
+                query = obj.get("query", "")
+                if query_embedding and (not isinstance(query, str) or not query.strip()):
+                    raise ValueError("'query' is required with --query_embedding (its embedding is injected)")
+                encoded: dict[str, list[int] | None] = {"messages_wo_content": None, "messages_w_content": None}
+                for key, wanted in (
+                    ("messages_wo_content", use_without_content),
+                    ("messages_w_content", use_with_content),
+                ):
+                    if not wanted:
+                        continue
+                    msgs = _check_messages(obj, key)
+                    ids, _ = tokenize_segments(tokenizer, render_segments(tokenizer, msgs))
+                    n_ph = sum(1 for t in ids if t == placeholder_id)
+                    n_rank = sum(1 for t in ids if t == rank_id)
+                    want_ph = n + int(query_embedding)
+                    if n_ph != want_ph:
+                        hint = " (build the data with --query-embedding to match)" if query_embedding else ""
+                        raise ValueError(f"'{key}' has {n_ph} {PLACEHOLDER} tokens, expected {want_ph}{hint}")
+                    if n_rank != n:
+                        raise ValueError(f"'{key}' has {n_rank} {RANK_TOKEN} tokens, expected {n}")
+                    if ids.index(rank_id) == 0:
+                        raise ValueError(f"'{key}' starts with {RANK_TOKEN}; nothing predicts the first rank")
+                    if len(ids) > max_length:
+                        raise ValueError(f"'{key}' is {len(ids)} tokens, longer than model_max_length {max_length}")
+                    encoded[key] = ids
+                self.examples.append(
+                    RankExample(
+                        encoded["messages_wo_content"], encoded["messages_w_content"], ranking, candidates, query
+                    )
+                )
+            except ValueError as exc:
+                errors.add(lineno, str(exc))
+        errors.raise_if_any()
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self.examples[i]
+        return {
+            "ids_wo": ex.ids_wo,
+            "ids_w": ex.ids_w,
+            "ranking": ex.ranking,
+            "candidates": ex.candidates,
+            "query": ex.query,
+        }
+
+
+# ------------------------------------------------------------------------------------------------ collators
+
+
+def pad(seqs: list[list[int]], value: int) -> Tensor:
+    """Right-pad integer sequences into a ``[B, T]`` tensor."""
+    width = max(len(s) for s in seqs)
+    return torch.tensor([s + [value] * (width - len(s)) for s in seqs], dtype=torch.long)
+
+
+def _mask(seqs: list[list[int]]) -> Tensor:
+    width = max(len(s) for s in seqs)
+    return torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long)
+
+
+@dataclass
+class AlignmentCollator:
+    """Pads stage-1 examples; passage texts travel as a list (the model embeds them in its forward)."""
+
+    pad_token_id: int
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = [b["input_ids"] for b in batch]
+        return {
+            "input_ids": pad(ids, self.pad_token_id),
+            "attention_mask": _mask(ids),
+            "labels": pad([b["labels"] for b in batch], IGNORE_INDEX),
+            "texts": [b["texts"] for b in batch],
+        }
+
+
+@dataclass
+class RankCollator:
+    """Pads stage-2 examples per prompt variant; rankings, candidate texts and queries travel as lists."""
+
+    pad_token_id: int
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ranking": [torch.tensor(b["ranking"], dtype=torch.long) for b in batch],
+            "candidates": [b["candidates"] for b in batch],
+            "queries": [b["query"] for b in batch],
+        }
+        for key, name in (("ids_wo", "wo"), ("ids_w", "w")):
+            if batch[0][key] is not None:
+                seqs = [b[key] for b in batch]
+                out[f"input_ids_{name}"] = pad(seqs, self.pad_token_id)
+                out[f"attention_mask_{name}"] = _mask(seqs)
+        return out
