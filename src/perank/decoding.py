@@ -1,0 +1,206 @@
+"""Listwise decoding over passage tokens: the PE-Rank inference loop, batched and with a KV cache.
+
+At every output step the model scores only the passages of its window: the logit of passage ``i`` is
+``h_t . P(e_i)``, with ``h_t`` the final normed hidden state at the last position and ``P(e_i)`` the
+projected passage embedding (REFERENCE.md, "Scores"; no temperature, no vocabulary head). The passage
+chosen is removed from the candidates and its projected vector becomes the next input, so a window of
+``n`` passages takes exactly ``n`` decode steps: one prefill, then ``n - 1`` single-position forward
+passes that reuse the KV cache (the last step still needs its forward pass, for its real logit).
+
+Batching: rows are whole windows (typically the same sliding-window position of several queries), left
+padded to a common length. Left padding keeps every row's last prompt token in the last column, so the
+decode steps append one column for all rows at once; positions are given explicitly
+(``cumsum(attention_mask) - 1``) so that padding does not shift the rotary positions. Rows with fewer
+candidates than the batch maximum simply stop choosing once they are done; their extra steps are ignored.
+
+:func:`decode_listwise_reference` is the brute-force specification (one window, no cache, the whole
+sequence recomputed at every step); the tests hold the fast path equal to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from perank.modeling.pe_rank import PERankModel
+
+DecodeMode = Literal["greedy", "single-pass"]
+DECODE_MODES: tuple[str, ...] = ("greedy", "single-pass")
+
+
+@dataclass
+class DecodeOutput:
+    """The ranking of one window.
+
+    ``order[k]`` is the index (into the window's candidates) of the passage output at step ``k``;
+    ``step_logits[k]`` its logit and ``step_probs[k]`` its softmax probability among the passages still
+    available at that step (in single-pass mode: among all passages of the window, at the first step).
+    ``tokens_processed`` counts the LLM input positions this row really used (non-pad prompt tokens plus
+    fed-back passage vectors); ``tokens_generated`` the output distributions that were read.
+    """
+
+    order: list[int]
+    step_logits: list[float] = field(default_factory=list)
+    step_probs: list[float] = field(default_factory=list)
+    tokens_processed: int = 0
+    tokens_generated: int = 0
+
+
+def _pad_candidates(cand_vectors: list[Tensor], device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Stack per-row candidate vectors into ``[B, N_max, d]`` plus a validity mask ``[B, N_max]``."""
+    sizes = [int(c.shape[0]) for c in cand_vectors]
+    n_max = max(sizes)
+    dim = int(cand_vectors[0].shape[-1])
+    cands = torch.zeros(len(cand_vectors), n_max, dim, device=device, dtype=dtype)
+    valid = torch.zeros(len(cand_vectors), n_max, dtype=torch.bool, device=device)
+    for b, c in enumerate(cand_vectors):
+        cands[b, : sizes[b]] = c.to(device=device, dtype=dtype)
+        valid[b, : sizes[b]] = True
+    return cands, valid
+
+
+def _passage_logits(hidden: Tensor, cands: Tensor) -> Tensor:
+    """``h . P(e_i)`` for every row and candidate, in float32 so that near ties do not depend on dtype."""
+    return torch.einsum("bd,bnd->bn", hidden.float(), cands.float())
+
+
+@torch.no_grad()
+def decode_listwise(
+    model: PERankModel,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    prompt_vectors: list[Tensor],
+    cand_vectors: list[Tensor],
+    mode: DecodeMode = "greedy",
+) -> list[DecodeOutput]:
+    """Rank the candidates of every row (window) of a left-padded batch.
+
+    ``prompt_vectors[b]`` holds, in order, the vectors replacing row ``b``'s ``<PLACEHOLDER>`` tokens;
+    ``cand_vectors[b]`` (``[n_b, d]``) the projected passages the row ranks. ``greedy`` is PE-Rank's
+    decoding; ``single-pass`` (FIRST-style) sorts the window by the first step's logits and feeds nothing
+    back, a cheaper approximation.
+    """
+    if mode not in DECODE_MODES:
+        raise ValueError(f"unknown decode mode {mode!r}; choose one of {', '.join(DECODE_MODES)}")
+    if input_ids.dim() != 2 or input_ids.shape != attention_mask.shape:
+        raise ValueError("input_ids and attention_mask must both be [batch, length]")
+    batch = int(input_ids.shape[0])
+    if len(prompt_vectors) != batch or len(cand_vectors) != batch:
+        raise ValueError(f"{batch} rows but {len(prompt_vectors)} prompt and {len(cand_vectors)} candidate lists")
+    if bool((attention_mask[:, -1] == 0).any()):
+        raise ValueError("decode_listwise needs LEFT padding (every row's last column must be a real token)")
+    sizes = [int(c.shape[0]) for c in cand_vectors]
+    if min(sizes) < 1:
+        raise ValueError("every row needs at least one candidate passage")
+
+    device = model.device
+    input_ids = input_ids.to(device)
+    attention_mask = attention_mask.to(device=device, dtype=torch.long)
+    embeds = model.inputs_embeds(input_ids, [v.to(device) for v in prompt_vectors])
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    hidden, cache = model.hidden_states(
+        embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=(mode == "greedy")
+    )
+    last = hidden[:, -1]
+    cands, valid = _pad_candidates(cand_vectors, device, embeds.dtype)
+    prompt_tokens = attention_mask.sum(-1).tolist()
+
+    if mode == "single-pass":
+        logits = _passage_logits(last, cands).masked_fill(~valid, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        outputs = []
+        for b, n in enumerate(sizes):
+            row_logits = logits[b, :n]
+            order = torch.argsort(row_logits, descending=True, stable=True)
+            outputs.append(
+                DecodeOutput(
+                    order=order.tolist(),
+                    step_logits=row_logits[order].tolist(),
+                    step_probs=probs[b, :n][order].tolist(),
+                    tokens_processed=int(prompt_tokens[b]),
+                    tokens_generated=1,
+                )
+            )
+        return outputs
+
+    # greedy: n_max steps; the choices stay on the device (no host sync inside the loop)
+    n_max = max(sizes)
+    rows = torch.arange(batch, device=device)
+    available = valid.clone()
+    chosen = torch.zeros(batch, n_max, dtype=torch.long, device=device)
+    chosen_logits = torch.zeros(batch, n_max, dtype=torch.float32, device=device)
+    chosen_probs = torch.zeros(batch, n_max, dtype=torch.float32, device=device)
+    last_position = position_ids[:, -1:]
+    for step in range(n_max):
+        if step > 0:
+            # feed the previous choice: one new column for every row, positions continue from each row's own
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], dim=-1)
+            last_position = last_position + 1
+            step_input = cands[rows, chosen[:, step - 1]].unsqueeze(1)
+            hidden, cache = model.hidden_states(
+                step_input,
+                attention_mask=attention_mask,
+                position_ids=last_position,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            last = hidden[:, -1]
+        logits = _passage_logits(last, cands).masked_fill(~available, float("-inf"))
+        pick = logits.argmax(dim=-1)
+        # rows that are done see only -inf; their (NaN) probabilities and picks are never read
+        probs = torch.softmax(logits, dim=-1)
+        chosen[:, step] = pick
+        chosen_logits[:, step] = logits[rows, pick]
+        chosen_probs[:, step] = probs[rows, pick]
+        available[rows, pick] = False
+
+    chosen_l, logits_l, probs_l = chosen.tolist(), chosen_logits.tolist(), chosen_probs.tolist()
+    return [
+        DecodeOutput(
+            order=chosen_l[b][:n],
+            step_logits=logits_l[b][:n],
+            step_probs=probs_l[b][:n],
+            tokens_processed=int(prompt_tokens[b]) + n - 1,
+            tokens_generated=n,
+        )
+        for b, n in enumerate(sizes)
+    ]
+
+
+@torch.no_grad()
+def decode_listwise_reference(
+    model: PERankModel,
+    input_ids: Tensor,
+    prompt_vectors: Tensor,
+    cand_vectors: Tensor,
+    max_steps: int | None = None,
+) -> DecodeOutput:
+    """Greedy listwise decoding of ONE window by brute force: no padding, no cache, no batching.
+
+    At every step the whole sequence (prompt plus the vectors chosen so far) is run through the LLM again
+    and the last position scores the passages not yet output. Slow on purpose: it is the specification
+    that :func:`decode_listwise` must reproduce. ``max_steps`` stops early (the order is then a prefix) for
+    models too large to recompute n times in a test.
+    """
+    device = model.device
+    ids = input_ids.reshape(1, -1).to(device)
+    prompt = model.inputs_embeds(ids, prompt_vectors.to(device))
+    cands = cand_vectors.to(device=device, dtype=prompt.dtype)
+    n = int(cands.shape[0])
+    available = torch.ones(n, dtype=torch.bool, device=device)
+    sequence = prompt
+    out = DecodeOutput(order=[], tokens_processed=int(ids.shape[1]) + n - 1, tokens_generated=n)
+    for _ in range(n if max_steps is None else min(n, max_steps)):
+        hidden, _ = model.hidden_states(sequence)
+        logits = (cands.float() @ hidden[0, -1].float()).masked_fill(~available, float("-inf"))
+        pick = int(logits.argmax())
+        out.order.append(pick)
+        out.step_logits.append(float(logits[pick]))
+        out.step_probs.append(float(torch.softmax(logits, dim=-1)[pick]))
+        available[pick] = False
+        sequence = torch.cat([sequence, cands[pick].view(1, 1, -1)], dim=1)
+    return out

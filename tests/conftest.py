@@ -1,0 +1,106 @@
+"""Shared fixtures: a TINY random-weight PE-Rank model built from configs, saved like a real one.
+
+The tiny LLM is a 2-layer Llama (hidden 64) over SmolLM2's real tokenizer and chat template, and the tiny
+encoder a 2-layer BERT (hidden 32) over MiniLM's real tokenizer, so prompts, special tokens and padding behave
+exactly as with the real models while a forward pass costs milliseconds. Both are saved to folders and loaded
+through the normal ``from_pretrained`` paths, which is what checkpoints and the rerankers do too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# On a small shared CPU, OpenMP threads that spin while waiting for a busy core make small matmuls 10-30x
+# slower; one thread is the robust default for the test suite (PERANK_TEST_THREADS overrides it).
+torch.set_num_threads(int(os.environ.get("PERANK_TEST_THREADS", "1")))
+
+
+@dataclass(frozen=True)
+class TinyDirs:
+    """Folders holding the tiny LLM (with tokenizer) and the tiny encoder (with tokenizer)."""
+
+    llm: Path
+    encoder: Path
+
+
+def write_tiny_llm(folder: Path, seed: int = 0) -> Path:
+    """Save a 2-layer random Llama with SmolLM2's tokenizer to ``folder``."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from perank.modeling.resolve import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2"))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_tiny_encoder(folder: Path, seed: int = 0) -> Path:
+    """Save a 2-layer random BERT with MiniLM's tokenizer to ``folder``."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from perank.modeling.resolve import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-minilm-l6-v2"))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> TinyDirs:
+    root = tmp_path_factory.mktemp("tiny")
+    return TinyDirs(llm=write_tiny_llm(root / "llm"), encoder=write_tiny_encoder(root / "encoder"))
+
+
+def build_tiny_model(dirs: TinyDirs, **kwargs: object):
+    """A fresh tiny PE-Rank model (fp32, CPU, eval mode); keyword arguments go to ``PERankModel.build``."""
+    from perank.modeling.pe_rank import PERankModel
+
+    kwargs.setdefault("encoder_max_length", 64)
+    kwargs.setdefault("dtype", torch.float32)
+    return PERankModel.build(str(dirs.llm), str(dirs.encoder), **kwargs).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_dirs: TinyDirs):
+    """A shared tiny model: tests must not change it (build their own with ``build_tiny_model`` to do so)."""
+    return build_tiny_model(tiny_dirs)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dirs: TinyDirs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model saved in perank's format without its LLM (like ``perank.cli.assemble`` writes)."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-pe-rank"
+    build_tiny_model(tiny_dirs, seed=1).save_pretrained(path, save_llm=False)
+    return path

@@ -1,0 +1,224 @@
+"""The PE-Rank rerankers on the tiny random model: batching, windows, scores, stats and edge cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from perank.decoding import decode_listwise
+from perank.rerankers.base import build_reranker
+from perank.rerankers.pe_rank import (
+    ListwiseTextEmbeddingReranker,
+    PERankReranker,
+    listwise_scores,
+    share,
+)
+from perank.types import Candidate, InputError, Query, Request
+
+
+def make_request(qid: str, n: int, text: str = "passage about topic {i}") -> Request:
+    cands = [Candidate(docid=f"d{qid}-{i}", text=text.format(i=i), score=float(n - i), rank=i + 1) for i in range(n)]
+    return Request(query=Query(qid=qid, text=f"what is topic {qid}"), candidates=cands)
+
+
+def check_result(request: Request, result) -> None:
+    assert result.query == request.query
+    assert sorted(c.docid for c in result.candidates) == sorted(c.docid for c in request.candidates)
+    scores = [c.score for c in result.candidates]
+    assert all(a > b for a, b in zip(scores, scores[1:])), "scores must strictly decrease"
+    assert [c.rank for c in result.candidates] == list(range(1, len(request.candidates) + 1))
+
+
+def test_registered_names_and_unknown_kwargs(tiny_model):
+    ranker = build_reranker("pe-rank", model=tiny_model, batch_size=2, topk=100, retriever="bm25")
+    assert isinstance(ranker, PERankReranker) and ranker.name == "pe-rank"
+    assert isinstance(build_reranker("listwise-embedding", model=tiny_model), PERankReranker)
+    text = build_reranker("listwise-text-embedding", model=tiny_model)
+    assert isinstance(text, ListwiseTextEmbeddingReranker) and text.spec.mode == "text-embedding"
+    info = ranker.describe()
+    assert info["window_size"] == 20 and info["step"] == 10 and info["decode_mode"] == "greedy"
+
+
+def test_scores_formula():
+    assert listwise_scores(3, [0.5, 0.9, 1.0]) == [2.5, 1.9, 1.0]
+    assert listwise_scores(2) == [1.0, 0.0]
+    assert share(2.0, [1, 3]) == [0.5, 1.5]
+    assert share(1.0, [0, 0]) == [0.5, 0.5]
+
+
+def test_single_window_matches_direct_decode(tiny_model):
+    """One query of 7 passages = one window: the ranking is decode_listwise's, scores are (N - r) + p."""
+    request = make_request("q1", 7)
+    ranker = PERankReranker(model=tiny_model)
+    (result,) = ranker.rerank([request])
+    check_result(request, result)
+
+    texts = [c.text for c in request.candidates]
+    from perank.prompts import messages
+
+    prompt = tiny_model.tokenizer.apply_chat_template(
+        messages(ranker.spec, request.query.text, texts), tokenize=False, add_generation_prompt=True
+    )
+    batch = tiny_model.tokenizer([prompt], add_special_tokens=False, return_tensors="pt")
+    vectors = tiny_model.embed_passages(texts)
+    (out,) = decode_listwise(tiny_model, batch["input_ids"], batch["attention_mask"], [vectors], [vectors])
+    assert [c.docid for c in result.candidates] == [request.candidates[i].docid for i in out.order]
+    expected = [7 - r + p for r, p in enumerate(out.step_probs, start=1)]
+    assert [c.score for c in result.candidates] == pytest.approx(expected, abs=1e-5)
+    stats = result.stats
+    assert stats["windows"] == 1 and stats["tokens_generated"] == 7
+    assert stats["tokens_processed"] == int(batch["attention_mask"].sum()) + 6
+    assert stats["latency_s"] > 0 and stats["truncated_passages"] == 0
+
+
+def test_batching_across_queries_equals_one_at_a_time(tiny_model):
+    """Windows of several queries decoded together give the same rankings as each query alone."""
+    requests = [make_request("a", 35), make_request("b", 12, "other text {i} " * 2), make_request("c", 20)]
+    together = PERankReranker(model=tiny_model, batch_size=3).rerank(requests)
+    alone = PERankReranker(model=tiny_model, batch_size=1).rerank(requests)
+    for req, r1, r2 in zip(requests, together, alone):
+        check_result(req, r1)
+        assert [c.docid for c in r1.candidates] == [c.docid for c in r2.candidates]
+        assert [c.score for c in r1.candidates] == pytest.approx([c.score for c in r2.candidates], abs=1e-4)
+        assert r1.stats["tokens_processed"] == r2.stats["tokens_processed"]
+    assert [r.stats["windows"] for r in together] == [3, 1, 1]  # 35 -> (15,35), (5,25), (0,15)
+
+
+def test_passages_encoded_once_per_query(tiny_model, monkeypatch):
+    calls: list[int] = []
+    original = tiny_model.embed_passages
+
+    def counting(texts, batch_size=64):
+        calls.append(len(texts))
+        return original(texts, batch_size=batch_size)
+
+    monkeypatch.setattr(tiny_model, "embed_passages", counting)
+    PERankReranker(model=tiny_model, batch_size=4).rerank([make_request("a", 45), make_request("b", 30)])
+    assert calls == [75]
+
+
+def test_text_embedding_and_single_pass_modes(tiny_model):
+    request = make_request("q", 25)
+    for ranker in (
+        ListwiseTextEmbeddingReranker(model=tiny_model),
+        PERankReranker(model=tiny_model, decode_mode="single-pass"),
+    ):
+        (result,) = ranker.rerank([request])
+        check_result(request, result)
+        assert result.stats["windows"] == 2
+    with pytest.raises(InputError, match="decode mode"):
+        PERankReranker(model=tiny_model, decode_mode="beam")
+
+
+def test_zero_candidates_makes_no_model_call(tiny_model, monkeypatch):
+    monkeypatch.setattr(tiny_model, "embed_passages", lambda *a, **k: pytest.fail("model was called"))
+    request = Request(query=Query("q0", "nothing"), candidates=[])
+    (result,) = PERankReranker(model=tiny_model).rerank([request])
+    assert result.candidates == [] and result.stats["windows"] == 0
+
+
+def test_one_candidate_returned_as_is(tiny_model, monkeypatch):
+    monkeypatch.setattr(tiny_model, "embed_passages", lambda *a, **k: pytest.fail("model was called"))
+    request = make_request("q1", 1)
+    (result,) = PERankReranker(model=tiny_model).rerank([request])
+    assert [c.docid for c in result.candidates] == ["dq1-0"]
+    assert result.candidates[0].score == 1.0 and result.stats["tokens_processed"] == 0
+
+
+def test_fewer_than_window_size_is_one_window(tiny_model):
+    request = make_request("q", 9)
+    (result,) = PERankReranker(model=tiny_model, window_size=20).rerank([request])
+    check_result(request, result)
+    assert result.stats["windows"] == 1 and result.stats["tokens_generated"] == 9
+
+
+def test_empty_passage_text_is_still_one_token(tiny_model):
+    request = make_request("q", 4)
+    request.candidates[1].text = ""
+    request.candidates[2].text = "   "
+    for ranker in (PERankReranker(model=tiny_model), ListwiseTextEmbeddingReranker(model=tiny_model)):
+        (result,) = ranker.rerank([request])
+        check_result(request, result)
+
+
+def test_placeholder_strings_in_text_are_neutralised(tiny_model):
+    request = make_request("q", 3, "text with <PLACEHOLDER> and <RANK> inside {i}")
+    request = Request(Query("q", "query <PLACEHOLDER>"), request.candidates)
+    (result,) = ListwiseTextEmbeddingReranker(model=tiny_model).rerank([request])
+    check_result(request, result)
+
+
+def test_over_long_passages_are_truncated_and_counted(tiny_model):
+    request = make_request("q", 5)
+    request.candidates[0].text = "word " * 2000
+    request.candidates[3].text = "another " * 500
+    (result,) = PERankReranker(model=tiny_model).rerank([request])
+    check_result(request, result)
+    assert result.stats["truncated_passages"] == 2  # the tiny encoder keeps 64 tokens
+
+
+def test_more_than_a_thousand_candidates(tiny_model):
+    """1,100 candidates: 109 windows, the encoder batched, every passage kept."""
+    request = make_request("big", 1100, "p{i}")
+    ranker = PERankReranker(model=tiny_model, encode_batch_size=256, decode_mode="single-pass")
+    (result,) = ranker.rerank([request])
+    check_result(request, result)
+    assert result.stats["windows"] == 109
+
+
+def test_missing_default_checkpoint_says_how_to_get_one(monkeypatch, tmp_path):
+    import perank.rerankers.pe_rank as module
+
+    monkeypatch.setattr(module, "DEFAULT_CHECKPOINT", tmp_path / "nothing-here")
+    with pytest.raises(InputError, match="perank.cli.assemble"):
+        PERankReranker()
+
+
+def test_loads_from_model_path(tiny_checkpoint):
+    """model_path goes through load_pe_rank (here: perank's own format, projector only + base LLM)."""
+    ranker = build_reranker("pe-rank", model_path=str(tiny_checkpoint), device="cpu", dtype="float32", max_length=32)
+    (result,) = ranker.rerank([make_request("q", 6)])
+    assert len(result.candidates) == 6
+    assert ranker.model.dtype == torch.float32
+    assert ranker.model.encoder.max_length == 32
+
+
+@pytest.mark.slow
+def test_end_to_end_real_dl19_queries(tmp_path):
+    """SmolLM2-135M + MiniLM (untrained projector), assembled and loaded like a user would, on 2 DL19 queries."""
+    from pathlib import Path
+
+    from perank.cli.assemble import main as assemble
+    from perank.io import read_retrieval_results
+
+    data = Path(__file__).resolve().parents[1] / "data" / "msmarco-passage" / "retrieve_results_dl19.json"
+    requests = [Request(r.query, r.candidates[:25]) for r in read_retrieval_results(data)[:2]]
+    ckpt = tmp_path / "pe-rank-smollm2-minilm-untrained"
+    assert assemble(["--llm", "smollm2", "--encoder", "all-minilm-l6-v2", "--output", str(ckpt)]) == 0
+    ranker = build_reranker("pe-rank", model_path=str(ckpt), device="cpu", batch_size=2, topk=25)
+    results = ranker.rerank(requests)
+    for request, result in zip(requests, results):
+        check_result(request, result)
+        stats = result.stats
+        assert stats["windows"] == 2  # 25 -> (5, 25), (0, 15)
+        assert stats["tokens_generated"] == 20 + 15
+        assert 400 < stats["tokens_processed"] < 1500
+        assert stats["latency_s"] > 0 and "truncated_passages" in stats
+
+
+def test_model_mode_is_restored(tiny_dirs):
+    """Ranking runs in eval mode but leaves a model being trained in train mode."""
+    from conftest import build_tiny_model
+
+    model = build_tiny_model(tiny_dirs).train()
+    seen: list[bool] = []
+    original = model.hidden_states
+
+    def recording(*args, **kwargs):
+        seen.append(model.llm.training)
+        return original(*args, **kwargs)
+
+    model.hidden_states = recording
+    PERankReranker(model=model).rerank([make_request("q", 4)])
+    assert seen and not any(seen)
+    assert model.training and model.llm.training
