@@ -29,7 +29,9 @@ _EMB_POST_QUERY_TOKEN = (
     "relevance to the search query, output the ranking in descending order. Only output the {n} unique special "
     "token in the ranking.\n\n"
 )
-_TEXT_PREFIX = "I will provide you with {n} passages.\nRank the passages based on their relevance to the search query: {query}.\n"
+_TEXT_PREFIX = (
+    "I will provide you with {n} passages.\nRank the passages based on their relevance to the search query: {query}.\n"
+)
 _TEXT_POST = (
     "Search Query: {query}.\nRank the {n} relatively ordered passages above based on their relevance to the "
     "search query, output the ranking in descending order. The output format should be [] > [] > ..., e.g., "

@@ -86,9 +86,7 @@ class PassageEncoder(nn.Module):
         return next(self.model.parameters()).device
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        return self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
 
     def count_truncated(self, texts: list[str]) -> int:
         """How many texts exceed ``max_length`` tokens (and are therefore truncated)."""
