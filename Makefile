@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINT_PATHS := src tests benchmarks
+LINT_PATHS := src tests benchmarks scripts
 
 # Nothing may be fetched from a model hub at run time: models come from packages or local folders.
 export HF_HUB_OFFLINE := 1
