@@ -11,49 +11,14 @@ from perank.prompts import PromptSpec, messages
 
 
 def build_tiny_models(root: Path) -> tuple[str, str]:
-    """A 2-layer Llama with the SmolLM2 tokenizer and a 2-layer BERT with the MiniLM tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
-
-    from perank.modeling.resolve import resolve_model
+    """A 2-layer Llama with the SmolLM2 tokenizer and a 2-layer BERT with the MiniLM tokenizer (conftest's)."""
+    from conftest import write_tiny_encoder, write_tiny_llm
 
     llm_dir, enc_dir = root / "tiny-llm", root / "tiny-bert"
-    if (llm_dir / "config.json").exists() and (enc_dir / "config.json").exists():
-        return str(llm_dir), str(enc_dir)
-    torch.manual_seed(0)
-    try:
-        tok = AutoTokenizer.from_pretrained(resolve_model("smollm2"))
-        enc_tok = AutoTokenizer.from_pretrained(resolve_model("all-minilm-l6-v2"))
-    except (OSError, FileNotFoundError) as exc:  # pragma: no cover - packaged models missing
-        pytest.skip(f"packaged tokenizers unavailable: {exc}")
-    llm = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=2048,
-            tie_word_embeddings=True,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-    )
-    llm.save_pretrained(llm_dir)
-    tok.save_pretrained(llm_dir)
-    enc = BertModel(
-        BertConfig(
-            vocab_size=enc_tok.vocab_size,
-            hidden_size=24,
-            intermediate_size=48,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=512,
-        )
-    )
-    enc.save_pretrained(enc_dir)
-    enc_tok.save_pretrained(enc_dir)
+    if not (llm_dir / "config.json").exists():
+        write_tiny_llm(llm_dir)
+    if not (enc_dir / "config.json").exists():
+        write_tiny_encoder(enc_dir)
     return str(llm_dir), str(enc_dir)
 
 
