@@ -171,7 +171,10 @@ def windows(request: Request, order: list[str], args: argparse.Namespace, rng: r
     if n < 2:
         return []
     teacher_pos = {d: i for i, d in enumerate(order)}
-    spec_kwargs = {"query_embedding": args.query_embedding}
+    spec_kwargs = {
+        "query_embedding": args.query_embedding,
+        "query_embedding_position": args.query_embedding_position,
+    }
     rows = []
     seen: set[tuple[str, ...]] = set()
     for w in range(args.windows_per_query):
@@ -223,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--input-order", choices=("rank", "shuffle"), default="rank")
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--query-embedding", action="store_true", help="prompts with the query-embedding token")
+    w.add_argument(
+        "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
+    )
     ap.add_argument("--forbid-qrels", type=Path, action="append", default=[], help="refuse queries judged here")
     ap.add_argument("--output", "-o", type=Path, required=True)
     args = ap.parse_args(argv)

@@ -29,11 +29,13 @@ def main() -> int:
     ap.add_argument("--cache", default="work_train/emb.sqlite")
     ap.add_argument("--precompute", action="store_true")
     ap.add_argument("--max-queries", type=int, default=0)
+    ap.add_argument("--retrieval-results", help="candidates file instead of the dataset's (one dataset only)")
+    ap.add_argument("--qrels", help="qrels file instead of the dataset's")
     args = ap.parse_args()
     cache = EmbeddingCache(args.cache)
     for name in args.datasets:
         spec = get_dataset(name)
-        requests = read_retrieval_results(spec.require("candidates_file"))
+        requests = read_retrieval_results(args.retrieval_results or spec.require("candidates_file"))
         if args.max_queries:
             requests = requests[: args.max_queries]
         for r in requests:
@@ -55,7 +57,7 @@ def main() -> int:
         results = reranker.rerank(requests)
         run = {r.query.qid: {c.docid: float(-i) for i, c in enumerate(r.candidates)} for r in results}
         bm25 = {r.query.qid: {c.docid: float(-i) for i, c in enumerate(r.candidates)} for r in requests}
-        qrels = read_qrels(spec.require("qrels_file"))
+        qrels = read_qrels(args.qrels or spec.require("qrels_file"))
         m = evaluate_run(run, qrels)
         b = evaluate_run(bm25, qrels)
         print(f"{name}\tndcg_cut_10\t{m['ndcg_cut_10']:.4f}\t(bm25 {b['ndcg_cut_10']:.4f})\t{time.time() - t0:.0f}s")

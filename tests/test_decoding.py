@@ -147,3 +147,49 @@ def test_real_smollm2_window_of_20_equals_reference():
         assert int(logits.argmax()) == pick, f"step {k}"
         assert float(logits[pick]) == pytest.approx(out.step_logits[k], abs=1e-3)
         available[pick] = False
+
+
+@pytest.mark.parametrize("position", ["prompt", "answer"])
+def test_training_logits_equal_inference_logits(tiny_model, position):
+    """Teacher-forcing the greedy order through the training loss gives the decoder's own step logits, for
+    either place of the query-embedding token: training and inference build the same sequence."""
+    from perank.prompts import answer_prefix
+    from perank.training.data import RankCollator, RankDataset
+    from perank.training.model import PERankTrainingModel
+
+    spec = PromptSpec("embedding", query_embedding=True, query_embedding_position=position)
+    texts = [f"passage {j} " + "word " * j for j in range(5)]
+    query = "a query about words"
+    with torch.no_grad():
+        cands = tiny_model.embed_passages(texts)
+        qvec = tiny_model.embed_passages([query])
+    prompt = tiny_model.tokenizer.apply_chat_template(
+        messages(spec, query, texts), tokenize=False, add_generation_prompt=True
+    ) + answer_prefix(spec)
+    ids = tiny_model.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    out = decode_listwise(tiny_model, ids["input_ids"], ids["attention_mask"], [torch.cat([cands, qvec])], [cands])[0]
+
+    import json
+    import tempfile
+    from pathlib import Path
+
+    row = {
+        "qid": "1",
+        "query": query,
+        "messages_w_content": messages(PromptSpec("text-embedding", True, position), query, texts, True),
+        "messages_wo_content": messages(spec, query, texts, True),
+        "ranking": out.order,
+        "extra_texts": texts + [texts[i] for i in out.order],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.jsonl"
+        path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+        ds = RankDataset(path, tiny_model.tokenizer, 2048, query_embedding=True)
+        batch = RankCollator(tiny_model.tokenizer.pad_token_id)([ds[0]])
+    trainer_model = PERankTrainingModel(tiny_model, cache_embeddings=False)
+    with torch.no_grad():
+        logits = trainer_model._window_logits(
+            batch["input_ids_wo"], batch["attention_mask_wo"], [cands], [qvec], [torch.tensor(out.order)]
+        )[0]
+    chosen = logits[torch.arange(5), torch.tensor(out.order)]
+    assert chosen.tolist() == pytest.approx(out.step_logits, abs=1e-4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, clean_passage, messages, user_text
+from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, answer_prefix, clean_passage, messages, user_text
 
 EMB_PREFIX = (
     "I will provide you with 2 passages, each with a special token representing the passage enclosed in [], "
@@ -78,3 +78,15 @@ def test_rendered_with_the_llm_chat_template(tiny_model):
     assert rendered.endswith("<|im_start|>assistant\n")
     ids = tok(rendered, add_special_tokens=False)["input_ids"]
     assert ids.count(tiny_model.placeholder_id) == 5
+
+
+def test_query_embedding_in_the_answer():
+    spec = PromptSpec("embedding", query_embedding=True, query_embedding_position="answer")
+    text = user_text(spec, "q", ["a", "b", "c"])
+    assert text.count(PLACEHOLDER) == 3  # only the passages: the query's token opens the answer
+    assert answer_prefix(spec) == PLACEHOLDER
+    assert answer_prefix(PromptSpec("embedding", query_embedding=True)) == ""
+    msgs = messages(spec, "q", ["a", "b"], ranking_turn=True)
+    assert msgs[-1] == {"role": "assistant", "content": PLACEHOLDER + RANK_TOKEN * 2}
+    with pytest.raises(ValueError, match="query-embedding position"):
+        PromptSpec("embedding", query_embedding=True, query_embedding_position="end")

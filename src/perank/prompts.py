@@ -23,7 +23,10 @@ _EMB_POST = (
     "\n\n"
 )
 # Variant with a query-embedding token (a project choice, off for the released checkpoint): the query's own
-# encoder embedding is injected right after its text, so a small LLM can compare it with the passage tokens.
+# encoder embedding is injected so a small LLM can compare it with the passage tokens. Position "prompt" puts
+# it right after the query's text here; position "answer" makes it the first token of the answer instead
+# (see ``answer_prefix``), so the hidden state that scores the first rank is computed AT the query vector and
+# carries it in its residual stream, with no attention hop to learn.
 _EMB_POST_QUERY_TOKEN = (
     "Search Query: {query} [" + PLACEHOLDER + "].\nRank the {n} relatively ordered passages above based on their "
     "relevance to the search query, output the ranking in descending order. Only output the {n} unique special "
@@ -51,6 +54,7 @@ _RANKGPT_POST = (
 )
 
 PROMPT_MODES = ("embedding", "text-embedding", "text", "rankgpt")
+QUERY_EMBEDDING_POSITIONS = ("prompt", "answer")
 
 
 def clean_passage(text: str) -> str:
@@ -64,12 +68,18 @@ class PromptSpec:
 
     mode: str = "embedding"
     query_embedding: bool = False
+    query_embedding_position: str = "prompt"
 
     def __post_init__(self) -> None:
         if self.mode not in PROMPT_MODES:
             raise ValueError(f"unknown prompt mode {self.mode!r}; choose one of {', '.join(PROMPT_MODES)}")
         if self.query_embedding and self.mode not in ("embedding", "text-embedding"):
             raise ValueError("a query-embedding token needs an embedding prompt mode")
+        if self.query_embedding_position not in QUERY_EMBEDDING_POSITIONS:
+            raise ValueError(
+                f"unknown query-embedding position {self.query_embedding_position!r}; "
+                f"choose one of {', '.join(QUERY_EMBEDDING_POSITIONS)}"
+            )
 
     @property
     def uses_embeddings(self) -> bool:
@@ -90,7 +100,8 @@ def user_text(spec: PromptSpec, query: str, passages: list[str]) -> str:
         lines = [f"[{i}] {clean_passage(p)}\n" for i, p in enumerate(passages, 1)]
     if spec.uses_embeddings:
         prefix = _EMB_PREFIX
-        post = _EMB_POST_QUERY_TOKEN if spec.query_embedding else _EMB_POST
+        in_prompt = spec.query_embedding and spec.query_embedding_position == "prompt"
+        post = _EMB_POST_QUERY_TOKEN if in_prompt else _EMB_POST
     elif spec.mode == "text":
         prefix, post = _TEXT_PREFIX, _TEXT_POST
     else:
@@ -102,5 +113,11 @@ def messages(spec: PromptSpec, query: str, passages: list[str], ranking_turn: bo
     """Chat messages for one window; with ``ranking_turn`` the assistant answers ``<RANK>`` * n (training)."""
     msgs = [{"role": "user", "content": user_text(spec, query, passages)}]
     if ranking_turn:
-        msgs.append({"role": "assistant", "content": RANK_TOKEN * len(passages)})
+        msgs.append({"role": "assistant", "content": answer_prefix(spec) + RANK_TOKEN * len(passages)})
     return msgs
+
+
+def answer_prefix(spec: PromptSpec) -> str:
+    """What the answer starts with before the first ranked passage: the query-embedding placeholder when it
+    sits in the answer, else nothing. Inference appends it after the chat template's generation prompt."""
+    return PLACEHOLDER if spec.query_embedding and spec.query_embedding_position == "answer" else ""

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoder-pooling", choices=POOLINGS, default=None, help="default: the encoder's own")
     parser.add_argument("--encoder-max-length", type=int, default=256, help="encoder max tokens per passage")
     parser.add_argument("--query-embedding", action="store_true", help="also inject the query's embedding as a token")
+    parser.add_argument(
+        "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
+    )
     parser.add_argument("--seed", type=int, default=0, help="projector initialisation seed")
     parser.add_argument("--trust-remote-code", action="store_true", help="needed by some encoders (jina)")
     return parser
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             encoder_max_length=args.encoder_max_length,
             projector_type=args.projector_type,
             query_embedding=args.query_embedding,
+            query_embedding_position=args.query_embedding_position,
             trust_remote_code=args.trust_remote_code,
             device="cpu",
             seed=args.seed,

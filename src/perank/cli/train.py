@@ -73,6 +73,7 @@ def restore_settings(model_args: Any, checkpoint: str) -> None:
     for arg, key in (
         ("projector_type", "projector_type"),
         ("query_embedding", "query_embedding"),
+        ("query_embedding_position", "query_embedding_position"),
         ("encoder_name", "encoder_name"),
         ("encoder_pooling", "encoder_pooling"),
         ("encoder_max_length", "encoder_max_length"),
@@ -130,6 +131,7 @@ def build_model(model_args: Any, data_args: Any, training_args: Any) -> Any:
         encoder_max_length=model_args.encoder_max_length,
         projector_type=model_args.projector_type,
         query_embedding=model_args.query_embedding,
+        query_embedding_position=model_args.query_embedding_position,
         device="cpu",
         dtype=torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32,
         attn_implementation=model_args.attn_implementation,

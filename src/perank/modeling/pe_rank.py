@@ -43,6 +43,7 @@ class PERankConfig:
     embedding_size: int = 0  # filled from the encoder
     hidden_size: int = 0  # filled from the LLM
     query_embedding: bool = False
+    query_embedding_position: str = "prompt"  # "prompt" (after the query text) or "answer" (prompts.py)
     trust_remote_code: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +121,7 @@ class PERankModel(nn.Module):
         encoder_max_length: int = 256,
         projector_type: str = "mlp2x_gelu",
         query_embedding: bool = False,
+        query_embedding_position: str = "prompt",
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
@@ -153,6 +155,7 @@ class PERankModel(nn.Module):
             encoder_max_length=encoder_max_length,
             projector_type=projector_type,
             query_embedding=query_embedding,
+            query_embedding_position=query_embedding_position,
             trust_remote_code=trust_remote_code,
         )
         if seed is not None:
@@ -171,7 +174,11 @@ class PERankModel(nn.Module):
 
     @property
     def prompt_spec(self) -> PromptSpec:
-        return PromptSpec(mode="embedding", query_embedding=self.config.query_embedding)
+        return PromptSpec(
+            mode="embedding",
+            query_embedding=self.config.query_embedding,
+            query_embedding_position=self.config.query_embedding_position,
+        )
 
     def decoder(self) -> nn.Module:
         """The LLM body without its vocabulary head (returns final-normed hidden states)."""

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from perank.decoding import DECODE_MODES, decode_listwise
 from perank.modeling.checkpoint import load_pe_rank
 from perank.modeling.pe_rank import PERankModel
-from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, messages
+from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, answer_prefix, messages
 from perank.rerankers.base import Reranker, register, reorder
 from perank.types import InputError, Request, Result
 from perank.windows import sliding_windows
@@ -248,7 +248,11 @@ class PERankReranker(Reranker):
         self.step = int(step)
         self.decode_mode = decode_mode
         self.encode_batch_size = int(encode_batch_size)
-        self.spec = PromptSpec(self.prompt_mode, query_embedding=bool(model.config.query_embedding))
+        self.spec = PromptSpec(
+            self.prompt_mode,
+            query_embedding=bool(model.config.query_embedding),
+            query_embedding_position=model.config.query_embedding_position,
+        )
 
     def describe(self) -> dict[str, Any]:
         cfg = self.model.config
@@ -259,6 +263,7 @@ class PERankReranker(Reranker):
             "encoder": cfg.encoder_name,
             "prompt_mode": self.spec.mode,
             "query_embedding": self.spec.query_embedding,
+            "query_embedding_position": self.spec.query_embedding_position,
             "window_size": self.window_size,
             "step": self.step,
             "decode_mode": self.decode_mode,
@@ -323,7 +328,8 @@ class PERankReranker(Reranker):
             assert s.vectors is not None
             passages = [sanitize(s.request.candidates[i].text) for i in window]
             msgs = messages(self.spec, sanitize(s.request.query.text), passages)
-            prompts.append(tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
+            prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            prompts.append(prompt + answer_prefix(self.spec))
             cands = s.vectors[window]
             cand_vectors.append(cands)
             prompt_vectors.append(cands if s.query_vector is None else torch.cat([cands, s.query_vector]))

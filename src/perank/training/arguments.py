@@ -33,7 +33,10 @@ class ModelArguments:
         default=None, metadata={"help": "stage-1 projector: projector.bin, projector.safetensors or its folder"}
     )
     query_embedding: bool = field(
-        default=False, metadata={"help": "inject the query's own embedding after its text (prompts.py)"}
+        default=False, metadata={"help": "inject the query's own embedding as one more token (prompts.py)"}
+    )
+    query_embedding_position: str = field(
+        default="prompt", metadata={"help": "prompt (after the query text) or answer (first answer token)"}
     )
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager or flash_attention_2"})
     trust_remote_code: bool = field(default=False, metadata={"help": "for encoders such as jina v2"})

@@ -1,0 +1,103 @@
+"""The small model's recipe scripts: mixing rows, the projector warm start, and exporting a checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_mix_caps_windows_per_query_and_is_deterministic(tmp_path: Path) -> None:
+    mix = load_script("mix_train_rows")
+    a = write_rows(tmp_path / "a.jsonl", [{"qid": q, "w": i} for q in ("1", "2", "3") for i in range(4)])
+    b = write_rows(tmp_path / "b.jsonl", [{"qid": "x", "w": 0}, {"qid": "y", "w": 0}])
+    out1, out2 = tmp_path / "m1.jsonl", tmp_path / "m2.jsonl"
+    assert mix.main([f"{a}:1", str(b), "-o", str(out1), "--seed", "3"]) == 0
+    assert mix.main([f"{a}:1", str(b), "-o", str(out2), "--seed", "3"]) == 0
+    rows = [json.loads(line) for line in out1.read_text().splitlines()]
+    assert sorted(r["qid"] for r in rows) == ["1", "2", "3", "x", "y"]  # one window per query from a, all of b
+    assert out1.read_text() == out2.read_text()
+
+
+def test_mix_names_a_bad_row(tmp_path: Path) -> None:
+    mix = load_script("mix_train_rows")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"qid": "1"}\n{"no_qid": 1}\n', encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"bad.jsonl:2"):
+        mix.main([str(bad), "-o", str(tmp_path / "out.jsonl")])
+
+
+def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
+    from conftest import write_tiny_llm
+
+    from perank.cli.train import load_projector_weights
+    from perank.modeling.projector import build_projector
+
+    init = load_script("init_projector")
+    llm = write_tiny_llm(tmp_path / "llm")
+    texts = ["solar panels convert light", "the history of rome", "how to bake bread", "query about bread"]
+    rows = [{"query": texts[3], "extra_texts": texts[:3]}]
+    data = write_rows(tmp_path / "rows.jsonl", rows)
+    gen = torch.Generator().manual_seed(0)
+    cache = {hashlib.sha1(t.encode()).hexdigest(): torch.randn(12, generator=gen) for t in texts}
+    torch.save(cache, tmp_path / "emb.pt")
+    out = tmp_path / "s1" / "projector.bin"
+    args = ["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--llm", str(llm), "--epochs", "3"]
+    assert init.main([*args, "--output", str(out)]) == 0
+    state = torch.load(out, weights_only=True)
+    assert set(state) == {f"model.projector.{i}.{p}" for i in (0, 2) for p in ("weight", "bias")}
+    projector = build_projector("mlp2x_gelu", 12, 64)
+    load_projector_weights(projector, str(out))
+    assert torch.equal(projector[0].weight, state["model.projector.0.weight"])
+
+
+def test_init_projector_needs_cached_embeddings(tmp_path: Path) -> None:
+    init = load_script("init_projector")
+    data = write_rows(tmp_path / "rows.jsonl", [{"query": "q", "extra_texts": ["p"]}])
+    torch.save({}, tmp_path / "emb.pt")
+    with pytest.raises(SystemExit, match="none of the texts"):
+        init.main(["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--output", str(tmp_path / "p.bin")])
+
+
+def test_export_keeps_only_what_loading_needs(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    export = load_script("export_checkpoint")
+    ck = tmp_path / "checkpoint-7"
+    ck.mkdir()
+    save_file({"base_model.layer.lora_A.weight": torch.randn(4, 8)}, str(ck / "adapter_model.safetensors"))
+    save_file({"0.weight": torch.randn(8, 4)}, str(ck / "projector.safetensors"))
+    for name in ("perank_config.json", "adapter_config.json", "tokenizer.json", "trainer_state.json"):
+        (ck / name).write_text("{}", encoding="utf-8")
+    (ck / "optimizer.pt").write_bytes(b"x" * 100)
+    out = tmp_path / "shipped"
+    assert export.main([str(ck), str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert "optimizer.pt" not in names and {"adapter_model.safetensors", "projector.safetensors"} <= names
+    assert load_file(str(out / "adapter_model.safetensors"))["base_model.layer.lora_A.weight"].dtype == torch.bfloat16
+    assert load_file(str(out / "projector.safetensors"))["0.weight"].dtype == torch.float32
+    (ck / "adapter_model.safetensors").unlink()
+    with pytest.raises(SystemExit, match="missing adapter_model.safetensors"):
+        export.main([str(ck), str(tmp_path / "again")])
