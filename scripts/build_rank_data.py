@@ -26,7 +26,6 @@ leaks into training).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
 from perank.prompts import PromptSpec, messages  # noqa: E402
+from perank.training.model import text_key  # noqa: E402  (the key training's --embedding_cache reads)
 from perank.types import Candidate, Query, Request  # noqa: E402
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -82,11 +82,6 @@ def bm25_requests(corpus: Path, topics: Path, topk: int, max_queries: int, seed:
         if cands:
             out.append(Request(Query(qid, text), cands))
     return out
-
-
-def text_key(text: str) -> str:
-    """The cache key of a text (sha1 hex), shared with training's ``--embedding_cache``."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def dense_scores(

@@ -70,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
 
-    dl19_qids = set(read_qrels(DATA / "msmarco-passage/qrels.dl19-passage.txt")) | set(
-        read_topics(DATA / "msmarco-passage/topics.dl19-passage.txt")
-    )
-    dl19_texts = {t.strip().lower() for t in read_topics(DATA / "msmarco-passage/topics.dl19-passage.txt").values()}
+    dl19_topics = read_topics(DATA / "msmarco-passage/topics.dl19-passage.txt")
+    dl19_qids = set(read_qrels(DATA / "msmarco-passage/qrels.dl19-passage.txt")) | set(dl19_topics)
+    dl19_texts = {t.strip().lower() for t in dl19_topics.values()}
 
     # ArguAna over its own corpus, split into train / validation queries.
     arg_corpus = DATA / "beir/arguana/corpus.jsonl.gz"
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     topics: dict[str, str] = {}
     for name, path in OTHER_TOPICS.items():
         for qid, text in read_topics(path).items():
-            if name in {"dl20"} and qid in dl19_qids:
+            if name == "dl20" and qid in dl19_qids:
                 raise SystemExit(f"refusing: {path} has DL19 query {qid}")
             if text.strip().lower() in dl19_texts:
                 print(f"skipping {name}:{qid}, its text is a DL19 query", file=sys.stderr)

@@ -20,7 +20,6 @@ The output is a ``projector.bin`` with the original's key names, the file ``--pr
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -33,11 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from perank.modeling.projector import build_projector  # noqa: E402
 from perank.modeling.resolve import resolve_model  # noqa: E402
-
-
-def text_key(text: str) -> str:
-    """The embedding-cache key of a text (as build_rank_data.py writes it)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+from perank.training.model import text_key  # noqa: E402
 
 
 def read_texts(paths: list[Path]) -> list[str]:
