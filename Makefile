@@ -3,7 +3,7 @@
 # later runs install nothing until requirements.txt or pyproject.toml change.
 
 PYTHON ?= python3
-# The shipped small PE-Rank ranks DL19 below BM25 (0.4451, see checkpoints/README.md), so the demo reranks
+# The shipped small PE-Rank ranks DL19 just below BM25 (0.4986, see checkpoints/README.md), so the demo reranks
 # with the dense MiniLM bi-encoder; `make demo DEMO_RERANKER=pe-rank` runs the PE-Rank checkpoint instead
 # (~10x slower on CPU).
 DEMO_RERANKER ?= dense

@@ -169,6 +169,7 @@ def windows(request: Request, order: list[str], args: argparse.Namespace, rng: r
     spec_kwargs = {
         "query_embedding": args.query_embedding,
         "query_embedding_position": args.query_embedding_position,
+        "query_text": not args.no_query_text,
     }
     rows = []
     seen: set[tuple[str, ...]] = set()
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--query-embedding", action="store_true", help="prompts with the query-embedding token")
     w.add_argument(
         "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
+    )
+    w.add_argument(
+        "--no-query-text", action="store_true", help="prompts without the query's text (needs --query-embedding)"
     )
     ap.add_argument("--forbid-qrels", type=Path, action="append", default=[], help="refuse queries judged here")
     ap.add_argument("--output", "-o", type=Path, required=True)

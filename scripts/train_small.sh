@@ -3,7 +3,8 @@
 # DL19 is the held-out test: its queries, judgments and passages are never trained on (build_rank_data.py
 # --forbid-qrels and build_small_mix.py refuse them). Stage 1 (alignment) is replaced by a cheap projector warm
 # start (step 1b; see docs/training.md: CPU budget); the projector then trains together with LoRA in stage 2.
-# About 55 minutes on an idle 2-core CPU (1.65 s/step), peak RSS ~2 GB; resumes from the last checkpoint.
+# About 2 h 15 min on an idle 2-core CPU (4,800 steps at 1.65 s), peak RSS ~2.7 GB; resumes from the last
+# checkpoint, so it can be run in pieces (MAX_STEPS=1800 stops after the first phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -33,8 +34,10 @@ for s in arguana_train mixed; do
     [ -s "$W/${s}_dense.jsonl" ] || $PY scripts/build_rank_data.py --retrieval-results "$W/$s.jsonl" --teacher dense \
         --windows-per-query 2 "${ROWS[@]}" -o "$W/${s}_dense.jsonl"
 done
-[ -s "$W/train_mix.jsonl" ] || $PY scripts/mix_train_rows.py --seed 0 -o "$W/train_mix.jsonl" \
-    "$W/arguana_train_dense.jsonl:1" "$W/mixed_dense.jsonl:1" "$W/dl20_dense.jsonl:3" "$W/dl20_qrels.jsonl:3"
+MIX=("$W/arguana_train_dense.jsonl:1" "$W/mixed_dense.jsonl:1" "$W/dl20_dense.jsonl:3" "$W/dl20_qrels.jsonl:3")
+[ -s "$W/train_mix.jsonl" ] || $PY scripts/mix_train_rows.py --seed 0 -o "$W/train_mix.jsonl" "${MIX[@]}"
+# the second epoch's mix: the same caps, other windows where a query has more than one (about half differ)
+[ -s "$W/train_mix_e2.jsonl" ] || $PY scripts/mix_train_rows.py --seed 1 -o "$W/train_mix_e2.jsonl" "${MIX[@]}"
 
 # 1b. projector warm start instead of stage 1 (scripts/init_projector.py: the projector regressed onto IDF-weighted
 #     bag-of-words token embeddings of each text, no LLM pass; ~30 s). A random MLP start left the projected
@@ -42,40 +45,67 @@ done
 [ -s "$W/s1_regress/projector.bin" ] || $PY scripts/init_projector.py --data "$W/train_mix.jsonl" \
     --embeddings "$W/emb_minilm256.pt" --output "$W/s1_regress/projector.bin"
 
-# 2. stage 2: LoRA r=16 on attention+MLP and the projector, embedding-only prompt, top-weighted ListMLE.
-#    Resumes automatically from the last checkpoint in $OUT. MAX_STEPS sized to the CPU budget.
-/usr/bin/time -v $PY src/train.py \
-    --model_type rank_lm \
-    --model_name_or_path smollm2 \
-    --encoder_name all-minilm-l6-v2 \
-    --encoder_max_length 256 \
-    --projector_type mlp2x_gelu \
-    --query_embedding \
-    --query_embedding_position answer \
-    --tune_mlp_adapter \
-    --pretrain_mlp_adapter "$W/s1_regress/projector.bin" \
-    --lora_enable --lora_r 16 --lora_alpha 32 --lora_dropout 0.0 \
-    --lora_target_modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
-    --data_path "$W/train_mix.jsonl" \
-    --embedding_cache "$W/emb_minilm256.pt" \
-    --use_embedding_without_content True \
-    --use_embedding_with_content False \
-    --loss1_weight 1 --loss2_weight 0 --kl_loss_weight 0 \
-    --listmle_weighting top \
-    --model_max_length 1024 \
-    --output_dir "$OUT" \
-    --max_steps "${MAX_STEPS:-1800}" \
-    --per_device_train_batch_size 1 \
-    --gradient_accumulation_steps 1 \
-    --learning_rate 3e-4 \
-    --projector_lr 3e-4 \
-    --lr_scheduler_type cosine \
-    --warmup_steps 50 \
-    --weight_decay 0.0 \
-    --logging_steps 1 \
-    --save_strategy steps --save_steps 100 --save_total_limit 3 \
-    --report_to none \
-    --use_cpu \
-    --dataloader_num_workers 0 \
-    --seed 0 \
-    "$@"
+# 2. stage 2: LoRA r=16 on attention+MLP and the projector, embedding-only prompt, top-weighted ListMLE, in
+#    three phases that each resume from the last checkpoint in $OUT (so an interrupted run, or a rerun of this
+#    script, picks up where it stopped; a finished phase is skipped):
+#      a. steps    0-1800: lr 3e-4, cosine to 0 at 1800 (the first shipped model; 0.55 epoch);
+#      b. steps 1800-3300: resumed with max_steps 3300: the restored cosine schedule restarts at 1.3e-4 and
+#         decays to 0 over the rest of the first epoch (the 1,482 windows phase a never saw);
+#      c. steps 3300-4800: a second epoch on the other windows (train_mix_e2.jsonl), linear decay from 0.95e-4.
+#    MAX_STEPS stops after that many steps in total (e.g. MAX_STEPS=1800 for phase a only).
+last_step() {  # the step of the last checkpoint in $OUT (0 if none)
+    local c n=0
+    for c in "$OUT"/checkpoint-*; do
+        [ -d "$c" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
+    done
+    echo "$n"
+}
+stage2() {  # stage2 MAX_STEPS DATA SCHEDULE [extra flags]
+    local steps=$1 data=$2 schedule=$3
+    shift 3
+    local done_steps
+    done_steps=$(last_step)
+    [ "$done_steps" -ge "$steps" ] && return 0
+    /usr/bin/time -v $PY src/train.py \
+        --model_type rank_lm \
+        --model_name_or_path smollm2 \
+        --encoder_name all-minilm-l6-v2 \
+        --encoder_max_length 256 \
+        --projector_type mlp2x_gelu \
+        --query_embedding \
+        --query_embedding_position answer \
+        --tune_mlp_adapter \
+        --pretrain_mlp_adapter "$W/s1_regress/projector.bin" \
+        --lora_enable --lora_r 16 --lora_alpha 32 --lora_dropout 0.0 \
+        --lora_target_modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj \
+        --data_path "$data" \
+        --embedding_cache "$W/emb_minilm256.pt" \
+        --use_embedding_without_content True \
+        --use_embedding_with_content False \
+        --loss1_weight 1 --loss2_weight 0 --kl_loss_weight 0 \
+        --listmle_weighting top \
+        --model_max_length 1024 \
+        --output_dir "$OUT" \
+        --max_steps "$steps" \
+        --per_device_train_batch_size 1 \
+        --gradient_accumulation_steps 1 \
+        --learning_rate 3e-4 \
+        --projector_lr 3e-4 \
+        --lr_scheduler_type "$schedule" \
+        --warmup_steps 50 \
+        --weight_decay 0.0 \
+        --logging_steps 1 \
+        --save_strategy steps --save_steps 100 --save_total_limit 3 \
+        --report_to none \
+        --use_cpu \
+        --dataloader_num_workers 0 \
+        --seed 0 \
+        "$@"
+}
+TOTAL=${MAX_STEPS:-4800}
+stage2 $((TOTAL < 1800 ? TOTAL : 1800)) "$W/train_mix.jsonl" cosine "$@"
+[ "$TOTAL" -gt 1800 ] && stage2 $((TOTAL < 3300 ? TOTAL : 3300)) "$W/train_mix.jsonl" cosine "$@"
+[ "$TOTAL" -gt 3300 ] && stage2 "$TOTAL" "$W/train_mix_e2.jsonl" linear "$@"
+
+# 3. the shipped folder (bf16 adapter + projector + config, ~15 MB) from the last checkpoint
+$PY scripts/export_checkpoint.py "$OUT/checkpoint-$(last_step)" "${EXPORT:-$W/export}"

@@ -149,15 +149,16 @@ def test_real_smollm2_window_of_20_equals_reference():
         available[pick] = False
 
 
-@pytest.mark.parametrize("position", ["prompt", "answer"])
-def test_training_logits_equal_inference_logits(tiny_model, position):
+@pytest.mark.parametrize(("position", "query_text"), [("prompt", True), ("answer", True), ("answer", False)])
+def test_training_logits_equal_inference_logits(tiny_model, position, query_text):
     """Teacher-forcing the greedy order through the training loss gives the decoder's own step logits, for
-    either place of the query-embedding token: training and inference build the same sequence."""
+    either place of the query-embedding token, with or without the query's text: training and inference
+    build the same sequence."""
     from perank.prompts import answer_prefix
     from perank.training.data import RankCollator, RankDataset
     from perank.training.model import PERankTrainingModel
 
-    spec = PromptSpec("embedding", query_embedding=True, query_embedding_position=position)
+    spec = PromptSpec("embedding", query_embedding=True, query_embedding_position=position, query_text=query_text)
     texts = [f"passage {j} " + "word " * j for j in range(5)]
     query = "a query about words"
     with torch.no_grad():
@@ -176,7 +177,7 @@ def test_training_logits_equal_inference_logits(tiny_model, position):
     row = {
         "qid": "1",
         "query": query,
-        "messages_w_content": messages(PromptSpec("text-embedding", True, position), query, texts, True),
+        "messages_w_content": messages(PromptSpec("text-embedding", True, position, query_text), query, texts, True),
         "messages_wo_content": messages(spec, query, texts, True),
         "ranking": out.order,
         "extra_texts": texts + [texts[i] for i in out.order],
@@ -184,7 +185,7 @@ def test_training_logits_equal_inference_logits(tiny_model, position):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.jsonl"
         path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-        ds = RankDataset(path, tiny_model.tokenizer, 2048, query_embedding=True)
+        ds = RankDataset(path, tiny_model.tokenizer, 2048, query_embedding=True, query_text=query_text)
         batch = RankCollator(tiny_model.tokenizer.pad_token_id)([ds[0]])
     trainer_model = PERankTrainingModel(tiny_model, cache_embeddings=False)
     with torch.no_grad():

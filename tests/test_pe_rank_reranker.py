@@ -222,3 +222,24 @@ def test_model_mode_is_restored(tiny_dirs):
     PERankReranker(model=model).rerank([make_request("q", 4)])
     assert seen and not any(seen)
     assert model.training and model.llm.training
+
+
+def test_checkpoint_without_query_text_omits_it(tiny_model, monkeypatch):
+    """A model trained without the query's text (config.query_text False) is prompted the same way."""
+    monkeypatch.setattr(tiny_model.config, "query_embedding", True)
+    monkeypatch.setattr(tiny_model.config, "query_embedding_position", "answer")
+    monkeypatch.setattr(tiny_model.config, "query_text", False)
+    ranker = build_reranker("pe-rank", model=tiny_model, window_size=4, step=2)
+    assert ranker.describe()["query_text"] is False
+    prompts: list[str] = []
+    real = tiny_model.tokenizer.apply_chat_template
+
+    def spy(msgs, **kwargs):
+        prompts.append(msgs[0]["content"])
+        return real(msgs, **kwargs)
+
+    monkeypatch.setattr(tiny_model.tokenizer, "apply_chat_template", spy)
+    request = make_request("7", 6)
+    (result,) = ranker.rerank([request])
+    check_result(request, result)
+    assert prompts and not any("what is topic 7" in p for p in prompts)

@@ -90,3 +90,13 @@ def test_query_embedding_in_the_answer():
     assert msgs[-1] == {"role": "assistant", "content": PLACEHOLDER + RANK_TOKEN * 2}
     with pytest.raises(ValueError, match="query-embedding position"):
         PromptSpec("embedding", query_embedding=True, query_embedding_position="end")
+
+
+def test_prompt_without_the_query_text():
+    spec = PromptSpec("embedding", query_embedding=True, query_embedding_position="answer", query_text=False)
+    text = user_text(spec, "a distinctive query", ["a", "b"])
+    assert "distinctive" not in text
+    assert text == user_text(PromptSpec("embedding"), "", ["a", "b"])  # the template's words stay
+    assert answer_prefix(spec) == PLACEHOLDER  # the query reaches the model only as its embedding
+    with pytest.raises(ValueError, match="query-embedding token"):
+        PromptSpec("embedding", query_text=False)

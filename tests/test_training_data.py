@@ -128,3 +128,18 @@ def test_collators(tmp_path: Path, tokenizer) -> None:
     ab = AlignmentCollator(tokenizer.pad_token_id)([a[0], a[1]])
     assert ab["input_ids"].shape == ab["labels"].shape and ab["texts"] == [a[0]["texts"], a[1]["texts"]]
     assert (ab["labels"][ab["attention_mask"] == 0] == -100).all()
+
+
+def test_query_text_false_refuses_rows_that_show_the_query(tmp_path: Path, tokenizer) -> None:
+    from perank.prompts import PromptSpec, messages
+
+    row = rank_row(4, query_embedding=True)
+    path = write_jsonl(tmp_path / "t.jsonl", [row])
+    with pytest.raises(InputError, match=r"t\.jsonl:1: .*shows the query's text"):
+        RankDataset(path, tokenizer, 2048, query_embedding=True, query_text=False)
+    spec = PromptSpec("embedding", query_embedding=True, query_text=False)
+    row["messages_wo_content"] = messages(spec, row["query"], row["extra_texts"][:4], True)
+    ok = write_jsonl(tmp_path / "ok.jsonl", [row])
+    assert len(RankDataset(ok, tokenizer, 2048, query_embedding=True, query_text=False)) == 1
+    with pytest.raises(InputError, match="needs --query_embedding"):
+        RankDataset(ok, tokenizer, 2048, query_text=False)

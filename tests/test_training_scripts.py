@@ -101,3 +101,20 @@ def test_export_keeps_only_what_loading_needs(tmp_path: Path) -> None:
     (ck / "adapter_model.safetensors").unlink()
     with pytest.raises(SystemExit, match="missing adapter_model.safetensors"):
         export.main([str(ck), str(tmp_path / "again")])
+
+
+def test_build_rank_data_without_the_query_text(tmp_path: Path) -> None:
+    """--no-query-text rows carry the query (its embedding is injected) but never show its words."""
+    data = Path(__file__).resolve().parents[1] / "data" / "msmarco-passage"
+    out = tmp_path / "rows.jsonl"
+    args = ["--retrieval-results", str(data / "retrieve_results_dl20.json"), "--max-queries", "2", "--teacher", "qrels"]
+    args += ["--qrels", str(data / "qrels.dl20-passage.txt"), "--windows-per-query", "1", "--window-size", "5"]
+    args += ["--query-embedding", "--query-embedding-position", "answer", "--no-query-text", "-o", str(out)]
+    assert load_script("build_rank_data").main(args) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["query"].strip()
+        for key in ("messages_wo_content", "messages_w_content"):
+            assert row["query"].strip() not in row[key][0]["content"]
+        assert row["messages_wo_content"][1]["content"].startswith("<PLACEHOLDER><RANK>")

@@ -22,6 +22,10 @@ _EMB_POST = (
     "search query, output the ranking in descending order. Only output the {n} unique special token in the ranking."
     "\n\n"
 )
+# Variant without the query's text (``PromptSpec.query_text=False``, a project choice): the template keeps its
+# words but ``{query}`` renders empty, so the query-embedding token is the only view of the query. A small LLM
+# trained with the text learns shortcuts on the training queries' words that do not transfer; without it, it
+# must compare the query vector with the passage vectors, which transfers as well as the encoder does.
 # Variant with a query-embedding token (a project choice, off for the released checkpoint): the query's own
 # encoder embedding is injected so a small LLM can compare it with the passage tokens. Position "prompt" puts
 # it right after the query's text here; position "answer" makes it the first token of the answer instead
@@ -69,12 +73,15 @@ class PromptSpec:
     mode: str = "embedding"
     query_embedding: bool = False
     query_embedding_position: str = "prompt"
+    query_text: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in PROMPT_MODES:
             raise ValueError(f"unknown prompt mode {self.mode!r}; choose one of {', '.join(PROMPT_MODES)}")
         if self.query_embedding and self.mode not in ("embedding", "text-embedding"):
             raise ValueError("a query-embedding token needs an embedding prompt mode")
+        if not self.query_text and not self.query_embedding:
+            raise ValueError("a prompt without the query text needs the query-embedding token")
         if self.query_embedding_position not in QUERY_EMBEDDING_POSITIONS:
             raise ValueError(
                 f"unknown query-embedding position {self.query_embedding_position!r}; "
@@ -89,7 +96,7 @@ class PromptSpec:
 def user_text(spec: PromptSpec, query: str, passages: list[str]) -> str:
     """The user turn for one window of passages (numbered from 1)."""
     n = len(passages)
-    query = query.strip()
+    query = query.strip() if spec.query_text else ""
     if spec.mode == "embedding":
         lines = [f"Passage {i}: [{PLACEHOLDER}]\n\n" for i in range(1, n + 1)]
     elif spec.mode == "text-embedding":

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
     )
+    parser.add_argument(
+        "--no-query-text", action="store_true", help="prompts without the query's text (needs --query-embedding)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="projector initialisation seed")
     parser.add_argument("--trust-remote-code", action="store_true", help="needed by some encoders (jina)")
     return parser
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             projector_type=args.projector_type,
             query_embedding=args.query_embedding,
             query_embedding_position=args.query_embedding_position,
+            query_text=not args.no_query_text,
             trust_remote_code=args.trust_remote_code,
             device="cpu",
             seed=args.seed,

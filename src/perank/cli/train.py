@@ -74,6 +74,7 @@ def restore_settings(model_args: Any, checkpoint: str) -> None:
         ("projector_type", "projector_type"),
         ("query_embedding", "query_embedding"),
         ("query_embedding_position", "query_embedding_position"),
+        ("query_text", "query_text"),
         ("encoder_name", "encoder_name"),
         ("encoder_pooling", "encoder_pooling"),
         ("encoder_max_length", "encoder_max_length"),
@@ -132,6 +133,7 @@ def build_model(model_args: Any, data_args: Any, training_args: Any) -> Any:
         projector_type=model_args.projector_type,
         query_embedding=model_args.query_embedding,
         query_embedding_position=model_args.query_embedding_position,
+        query_text=model_args.query_text,
         device="cpu",
         dtype=torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32,
         attn_implementation=model_args.attn_implementation,
@@ -192,6 +194,7 @@ def build_dataset(model_args: Any, data_args: Any, training_args: Any, tokenizer
         use_without_content=data_args.use_embedding_without_content,
         use_with_content=data_args.use_embedding_with_content,
         query_embedding=model_args.query_embedding,
+        query_text=model_args.query_text,
     )
     return ds, RankCollator(tokenizer.pad_token_id)
 

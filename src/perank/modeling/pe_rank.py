@@ -44,6 +44,7 @@ class PERankConfig:
     hidden_size: int = 0  # filled from the LLM
     query_embedding: bool = False
     query_embedding_position: str = "prompt"  # "prompt" (after the query text) or "answer" (prompts.py)
+    query_text: bool = True  # False: the prompt omits the query's text (needs query_embedding; prompts.py)
     trust_remote_code: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +123,7 @@ class PERankModel(nn.Module):
         projector_type: str = "mlp2x_gelu",
         query_embedding: bool = False,
         query_embedding_position: str = "prompt",
+        query_text: bool = True,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
@@ -156,6 +158,7 @@ class PERankModel(nn.Module):
             projector_type=projector_type,
             query_embedding=query_embedding,
             query_embedding_position=query_embedding_position,
+            query_text=query_text,
             trust_remote_code=trust_remote_code,
         )
         if seed is not None:
@@ -178,6 +181,7 @@ class PERankModel(nn.Module):
             mode="embedding",
             query_embedding=self.config.query_embedding,
             query_embedding_position=self.config.query_embedding_position,
+            query_text=self.config.query_text,
         )
 
     def decoder(self) -> nn.Module:

@@ -252,6 +252,7 @@ class PERankReranker(Reranker):
             self.prompt_mode,
             query_embedding=bool(model.config.query_embedding),
             query_embedding_position=model.config.query_embedding_position,
+            query_text=bool(model.config.query_text),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -264,6 +265,7 @@ class PERankReranker(Reranker):
             "prompt_mode": self.spec.mode,
             "query_embedding": self.spec.query_embedding,
             "query_embedding_position": self.spec.query_embedding_position,
+            "query_text": self.spec.query_text,
             "window_size": self.window_size,
             "step": self.step,
             "decode_mode": self.decode_mode,

@@ -38,6 +38,10 @@ class ModelArguments:
     query_embedding_position: str = field(
         default="prompt", metadata={"help": "prompt (after the query text) or answer (first answer token)"}
     )
+    query_text: bool = field(
+        default=True,
+        metadata={"help": "show the query's text in the prompt; False needs --query_embedding (prompts.py)"},
+    )
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager or flash_attention_2"})
     trust_remote_code: bool = field(default=False, metadata={"help": "for encoders such as jina v2"})
     lora_enable: bool = field(default=False, metadata={"help": "train LoRA adapters instead of the full LLM"})

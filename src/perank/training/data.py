@@ -203,6 +203,7 @@ class RankDataset(Dataset):
 
     Checked per row: required fields, ``ranking`` a permutation, ``extra_texts`` = 2n consistent texts,
     n ``<RANK>`` tokens and n (+1 with a query-embedding token) ``<PLACEHOLDER>`` tokens after tokenising,
+    no query text in the prompts when ``query_text`` is False (rows built for the other prompt variant),
     and the whole conversation within ``max_length`` (it is never truncated: a cut ranking is meaningless).
     """
 
@@ -214,7 +215,10 @@ class RankDataset(Dataset):
         use_without_content: bool = True,
         use_with_content: bool = False,
         query_embedding: bool = False,
+        query_text: bool = True,
     ) -> None:
+        if not query_text and not query_embedding:
+            raise InputError("--query_text False needs --query_embedding (the query would be absent from the prompt)")
         if not (use_without_content or use_with_content):
             raise InputError("stage 2 needs --use_embedding_without_content and/or --use_embedding_with_content")
         placeholder_id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
@@ -238,6 +242,11 @@ class RankDataset(Dataset):
                     if not wanted:
                         continue
                     msgs = _check_messages(obj, key)
+                    if not query_text and query.strip() and any(query.strip() in m["content"] for m in msgs):
+                        raise ValueError(
+                            f"'{key}' shows the query's text but --query_text is False "
+                            "(build the data with --no-query-text to match)"
+                        )
                     ids, _ = tokenize_segments(tokenizer, render_segments(tokenizer, msgs))
                     n_ph = sum(1 for t in ids if t == placeholder_id)
                     n_rank = sum(1 for t in ids if t == rank_id)
