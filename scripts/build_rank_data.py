@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
-from perank.prompts import PromptSpec, messages  # noqa: E402
+from perank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages  # noqa: E402
 from perank.training.model import text_key  # noqa: E402  (the key training's --embedding_cache reads)
 from perank.types import Candidate, Query, Request  # noqa: E402
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--query-embedding", action="store_true", help="prompts with the query-embedding token")
     w.add_argument(
-        "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
+        "--query-embedding-position", choices=QUERY_EMBEDDING_POSITIONS, default="prompt", help="where that token goes"
     )
     w.add_argument(
         "--no-query-text", action="store_true", help="prompts without the query's text (needs --query-embedding)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import sys
@@ -54,6 +53,7 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
 
     from perank.cli.train import load_projector_weights
     from perank.modeling.projector import build_projector
+    from perank.training.model import text_key
 
     init = load_script("init_projector")
     llm = write_tiny_llm(tmp_path / "llm")
@@ -61,7 +61,7 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
     rows = [{"query": texts[3], "extra_texts": texts[:3]}]
     data = write_rows(tmp_path / "rows.jsonl", rows)
     gen = torch.Generator().manual_seed(0)
-    cache = {hashlib.sha1(t.encode()).hexdigest(): torch.randn(12, generator=gen) for t in texts}
+    cache = {text_key(t): torch.randn(12, generator=gen) for t in texts}
     torch.save(cache, tmp_path / "emb.pt")
     out = tmp_path / "s1" / "projector.bin"
     args = ["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--llm", str(llm), "--epochs", "3"]

@@ -23,9 +23,8 @@ _EMB_POST = (
     "\n\n"
 )
 # Variant without the query's text (``PromptSpec.query_text=False``, a project choice): the template keeps its
-# words but ``{query}`` renders empty, so the query-embedding token is the only view of the query. A small LLM
-# trained with the text learns shortcuts on the training queries' words that do not transfer; without it, it
-# must compare the query vector with the passage vectors, which transfers as well as the encoder does.
+# words but ``{query}`` renders empty, so the query-embedding token is the only view of the query. An ablation:
+# does the LLM rank from the query vector alone, or from the query's words (checkpoints/README.md)?
 # Variant with a query-embedding token (a project choice, off for the released checkpoint): the query's own
 # encoder embedding is injected so a small LLM can compare it with the passage tokens. Position "prompt" puts
 # it right after the query's text here; position "answer" makes it the first token of the answer instead

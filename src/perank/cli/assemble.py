@@ -13,6 +13,7 @@ import logging
 import sys
 
 from perank.modeling.encoder import POOLINGS
+from perank.prompts import QUERY_EMBEDDING_POSITIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoder-max-length", type=int, default=256, help="encoder max tokens per passage")
     parser.add_argument("--query-embedding", action="store_true", help="also inject the query's embedding as a token")
     parser.add_argument(
-        "--query-embedding-position", choices=("prompt", "answer"), default="prompt", help="where that token goes"
+        "--query-embedding-position", choices=QUERY_EMBEDDING_POSITIONS, default="prompt", help="where that token goes"
     )
     parser.add_argument(
         "--no-query-text", action="store_true", help="prompts without the query's text (needs --query-embedding)"

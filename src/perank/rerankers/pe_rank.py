@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from perank.decoding import DECODE_MODES, decode_listwise
 from perank.modeling.checkpoint import load_pe_rank
 from perank.modeling.pe_rank import PERankModel
-from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, answer_prefix, messages
+from perank.prompts import PLACEHOLDER, RANK_TOKEN, answer_prefix, messages
 from perank.rerankers.base import Reranker, register, reorder
 from perank.types import InputError, Request, Result
 from perank.windows import sliding_windows
@@ -248,12 +248,7 @@ class PERankReranker(Reranker):
         self.step = int(step)
         self.decode_mode = decode_mode
         self.encode_batch_size = int(encode_batch_size)
-        self.spec = PromptSpec(
-            self.prompt_mode,
-            query_embedding=bool(model.config.query_embedding),
-            query_embedding_position=model.config.query_embedding_position,
-            query_text=bool(model.config.query_text),
-        )
+        self.spec = replace(model.prompt_spec, mode=self.prompt_mode)  # the checkpoint's query options
 
     def describe(self) -> dict[str, Any]:
         cfg = self.model.config
