@@ -4,6 +4,7 @@ Measures, in one run and on the same machine, each configuration in its own fres
 memory is per configuration):
 
 - ``pe-rank``                      PE-Rank, greedy decoding with a KV cache, one query per call
+- ``pe-rank-whole-prompts``        ``pe-rank`` without reusing the prompt prefix its windows share (the gain)
 - ``pe-rank-single-pass``          PE-Rank, single-pass decoding, one query per call
 - ``pe-rank-batched``              PE-Rank, greedy, ``--batch-size`` queries per call
 - ``pe-rank-single-pass-batched``  PE-Rank, single-pass, ``--batch-size`` queries per call
@@ -55,6 +56,7 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 #: every configuration the benchmark knows, in run order: name -> (reranker, decode mode, batched?)
 CONFIGS: dict[str, tuple[str, str | None, bool]] = {
     "pe-rank": ("pe-rank", "greedy", False),
+    "pe-rank-whole-prompts": ("pe-rank", "greedy", False),
     "pe-rank-single-pass": ("pe-rank", "single-pass", False),
     "pe-rank-batched": ("pe-rank", "greedy", True),
     "pe-rank-single-pass-batched": ("pe-rank", "single-pass", True),
@@ -63,6 +65,8 @@ CONFIGS: dict[str, tuple[str, str | None, bool]] = {
     "pe-rank-cached": ("pe-rank", "greedy", False),
 }
 DEFAULT_CONFIGS = [c for c in CONFIGS if c != "pe-rank-cached"]
+#: constructor keywords a configuration adds to its reranker's
+CONFIG_KWARGS: dict[str, dict[str, Any]] = {"pe-rank-whole-prompts": {"reuse_prefix": False}}
 
 #: shapes of the synthetic models: (LLM MistralConfig kwargs, encoder BertConfig kwargs)
 SYNTHETIC: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -420,6 +424,7 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
             kwargs["max_new_tokens"] = spec["text_max_new_tokens"]
     if name == "pe-rank-cached":
         kwargs["embedding_cache"] = spec["embedding_cache"]
+    kwargs.update(CONFIG_KWARGS.get(name, {}))
     if reranker_name not in _REGISTRY:
         raise SystemExit(f"reranker {reranker_name!r} is not registered (known: {', '.join(available_rerankers())})")
     kwargs, dropped = _accepted_kwargs(_REGISTRY[reranker_name], kwargs)
@@ -486,6 +491,7 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
             "model": f"synthetic {spec['synthetic']}" if spec.get("synthetic") else _short_path(kwargs["model_path"]),
             "threads": torch.get_num_threads(),
             "max_new_tokens": kwargs.get("max_new_tokens"),
+            "reuse_prefix": getattr(reranker, "reuse_prefix", None),
             "dataset": spec["dataset"],
         },
         "median_latency_s": statistics.median(latencies),
@@ -569,6 +575,11 @@ def ratios(entries: list[dict[str, Any]]) -> list[tuple[str, float | None, str]]
             ">= 3",
         ),
         ("pe-rank batched / batch-1 queries per second", ratio("pe-rank-batched", "pe-rank", "queries_per_s"), ">= 2"),
+        (
+            "pe-rank whole prompts / shared-prefix reuse median latency",
+            ratio("pe-rank-whole-prompts", "pe-rank", "median_latency_s"),
+            "",
+        ),
         (
             "pe-rank single-pass batched / batch-1 queries per second",
             ratio("pe-rank-single-pass-batched", "pe-rank-single-pass", "queries_per_s"),

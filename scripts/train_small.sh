@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped small PE-Rank (SmolLM2-135M-Instruct + all-MiniLM-L6-v2) on CPU, end to end.
-# DL19 is the held-out test: its queries, judgments and passages are never trained on (build_rank_data.py
-# --forbid-qrels and build_small_mix.py refuse them). Stage 1 (alignment) is replaced by a cheap projector warm
+# DL19 is the held-out test: its queries and judgments are never trained on (build_rank_data.py --forbid-qrels
+# and build_small_mix.py refuse them; 35 of its candidate passages are also DL20 candidates). Stage 1 (alignment) is replaced by a cheap projector warm
 # start (step 1b; see docs/training.md: CPU budget); the projector then trains together with LoRA in stage 2.
 # About 2 h 15 min on an idle 2-core CPU (4,800 steps at 1.65 s), peak RSS ~2.7 GB; resumes from the last
 # checkpoint, so it can be run in pieces (MAX_STEPS=1800 stops after the first phase).

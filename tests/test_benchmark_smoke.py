@@ -88,7 +88,7 @@ def test_synthetic_tiny_benchmark(tmp_path):
     pytest.importorskip("transformers")
     if not _registered("pe-rank"):
         pytest.skip("the pe-rank reranker is not available")
-    names = ["pe-rank", "pe-rank-single-pass", "pe-rank-batched", "listwise-text-embedding"]
+    names = ["pe-rank", "pe-rank-whole-prompts", "pe-rank-single-pass", "pe-rank-batched", "listwise-text-embedding"]
     if _registered("listwise-text"):
         names.append("listwise-text")
     entries = _run(tmp_path, names, "--in-process")
@@ -104,6 +104,8 @@ def test_synthetic_tiny_benchmark(tmp_path):
     by = {e["name"]: e for e in entries}
     assert by["pe-rank-batched"]["config"]["batch_size"] == 2
     assert by["pe-rank-single-pass"]["config"]["decode_mode"] == "single-pass"
+    # one window per query: its prompt is processed whole either way (the prefix is paid by the first window)
+    assert by["pe-rank-whole-prompts"]["tokens_processed"] == by["pe-rank"]["tokens_processed"]
     # one passage token per passage: the text prompt processes many more tokens than the embedding prompt
     assert by["listwise-text-embedding"]["tokens_processed"] > 2 * by["pe-rank"]["tokens_processed"]
     assert by["pe-rank"]["tokens_generated"] == 20  # one window of 20 passages, one step each

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perank.decoding import DecodeOutput, decode_listwise, decode_listwise_reference
+from perank.decoding import DecodeOutput, decode_listwise, decode_listwise_reference, left_pad, prefill_prefix
 from perank.prompts import PromptSpec, messages
 
 
@@ -194,3 +194,31 @@ def test_training_logits_equal_inference_logits(tiny_model, position, query_text
         )[0]
     chosen = logits[torch.arange(5), torch.tensor(out.order)]
     assert chosen.tolist() == pytest.approx(out.step_logits, abs=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["greedy", "single-pass"])
+def test_prompt_prefix_reuse_equals_whole_prompt(tiny_model, mode):
+    """Prefilling the shared prefix once and decoding each window's remainder on top of it equals decoding
+    the whole prompt; the prefix's cache is not consumed, so a second window can reuse it."""
+    sizes = [5, 3, 7]
+    prompts, batch, pvs, cvs = window_batch(tiny_model, sizes)
+    whole = decode_listwise(tiny_model, batch["input_ids"], batch["attention_mask"], pvs, cvs, mode=mode)
+    ids = [tiny_model.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    cut = [row.index(tiny_model.placeholder_id) for row in ids]
+    assert len(set(cut)) == 3, "the rows' prefixes must have different lengths"
+    prefix = prefill_prefix(tiny_model, [row[:c] for row, c in zip(ids, cut)])
+    rest_ids, rest_mask = left_pad([row[c:] for row, c in zip(ids, cut)], pad_id=0)
+    for _ in range(2):  # the same prefix twice: the first decode must not have extended its cache
+        reused = decode_listwise(tiny_model, rest_ids, rest_mask, pvs, cvs, mode=mode, prefix=prefix)
+        for c, w, r in zip(cut, whole, reused):
+            assert r.order == w.order
+            torch.testing.assert_close(torch.tensor(r.step_logits), torch.tensor(w.step_logits), atol=1e-4, rtol=0)
+            assert r.tokens_processed == w.tokens_processed - c
+    with pytest.raises(ValueError, match="prompt prefix"):
+        decode_listwise(tiny_model, rest_ids[:2], rest_mask[:2], pvs[:2], cvs[:2], prefix=prefix)
+
+
+def test_left_pad():
+    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from perank.decoding import decode_listwise
+from perank.prompts import messages
 from perank.rerankers.base import build_reranker
 from perank.rerankers.pe_rank import (
     ListwiseTextEmbeddingReranker,
@@ -54,8 +55,6 @@ def test_single_window_matches_direct_decode(tiny_model):
     check_result(request, result)
 
     texts = [c.text for c in request.candidates]
-    from perank.prompts import messages
-
     prompt = tiny_model.tokenizer.apply_chat_template(
         messages(ranker.spec, request.query.text, texts), tokenize=False, add_generation_prompt=True
     )
@@ -71,17 +70,41 @@ def test_single_window_matches_direct_decode(tiny_model):
     assert stats["latency_s"] > 0 and stats["truncated_passages"] == 0
 
 
-def test_batching_across_queries_equals_one_at_a_time(tiny_model):
+@pytest.mark.parametrize("reuse_prefix", [True, False])
+def test_batching_across_queries_equals_one_at_a_time(tiny_model, reuse_prefix):
     """Windows of several queries decoded together give the same rankings as each query alone."""
     requests = [make_request("a", 35), make_request("b", 12, "other text {i} " * 2), make_request("c", 20)]
-    together = PERankReranker(model=tiny_model, batch_size=3).rerank(requests)
-    alone = PERankReranker(model=tiny_model, batch_size=1).rerank(requests)
+    together = PERankReranker(model=tiny_model, batch_size=3, reuse_prefix=reuse_prefix).rerank(requests)
+    alone = PERankReranker(model=tiny_model, batch_size=1, reuse_prefix=reuse_prefix).rerank(requests)
     for req, r1, r2 in zip(requests, together, alone):
         check_result(req, r1)
         assert [c.docid for c in r1.candidates] == [c.docid for c in r2.candidates]
         assert [c.score for c in r1.candidates] == pytest.approx([c.score for c in r2.candidates], abs=1e-4)
-        assert r1.stats["tokens_processed"] == r2.stats["tokens_processed"]
+        if not reuse_prefix:  # with reuse, a batch whose rows change recomputes its prefix: more tokens
+            assert r1.stats["tokens_processed"] == r2.stats["tokens_processed"]
     assert [r.stats["windows"] for r in together] == [3, 1, 1]  # 35 -> (15,35), (5,25), (0,15)
+
+
+def test_prefix_reuse_same_rankings_fewer_tokens(tiny_model):
+    """Reusing the shared prompt prefix changes no ranking; each window after the first skips exactly it."""
+    requests = [make_request("a", 50), make_request("b", 50, "other text {i} " * 2)]  # 4 windows of 20
+    reused = PERankReranker(model=tiny_model, batch_size=2).rerank(requests)
+    whole = PERankReranker(model=tiny_model, batch_size=2, reuse_prefix=False).rerank(requests)
+    ranker = PERankReranker(model=tiny_model)
+    for req, r1, r2 in zip(requests, reused, whole):
+        assert [c.docid for c in r1.candidates] == [c.docid for c in r2.candidates]
+        assert [c.score for c in r1.candidates] == pytest.approx([c.score for c in r2.candidates], abs=1e-4)
+        texts = [c.text for c in req.candidates[:20]]
+        prompt = tiny_model.tokenizer.apply_chat_template(
+            messages(ranker.spec, req.query.text, texts), tokenize=False, add_generation_prompt=True
+        )
+        ids = tiny_model.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        shared = ids.index(tiny_model.placeholder_id)
+        windows = r1.stats["windows"]
+        assert windows == 4
+        assert r2.stats["tokens_processed"] - r1.stats["tokens_processed"] == (windows - 1) * shared
+    with pytest.raises(InputError, match="reuse_prefix"):
+        PERankReranker(model=tiny_model, reuse_prefix="yes")
 
 
 def test_passages_encoded_once_per_query(tiny_model, monkeypatch):

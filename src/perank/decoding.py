@@ -13,14 +13,22 @@ decode steps append one column for all rows at once; positions are given explici
 (``cumsum(attention_mask) - 1``) so that padding does not shift the rotary positions. Rows with fewer
 candidates than the batch maximum simply stop choosing once they are done; their extra steps are ignored.
 
+Shared prompt prefix: every window of a query starts with the same tokens (the chat template's system turn,
+the instruction and the query, up to the first passage token), about a fifth of an embedding-prompt window.
+:func:`prefill_prefix` runs that prefix once into a KV cache (:class:`PromptPrefix`), and
+:func:`decode_listwise` given ``prefix=`` runs only each window's remainder on top of a copy of it. The rows'
+prefixes are left padded among themselves and their remainders too, so the padding of the remainders sits in
+the middle of the full sequence; the 2-D attention mask and the explicit positions make that harmless.
+
 :func:`decode_listwise_reference` is the brute-force specification (one window, no cache, the whole
 sequence recomputed at every step); the tests hold the fast path equal to it.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
@@ -50,6 +58,51 @@ class DecodeOutput:
     tokens_generated: int = 0
 
 
+@dataclass
+class PromptPrefix:
+    """The KV cache of a batch's shared prompt beginning, computed once and reused by several windows.
+
+    ``token_ids[b]`` is row ``b``'s prefix (it identifies the cache: a window may reuse it only if its own
+    prompt starts with exactly these tokens); ``attention_mask`` is ``[B, L]``, left padded. The cache itself
+    is never extended: :func:`decode_listwise` works on a deep copy, so the prefix stays valid for the next
+    window whatever the installed transformers' cache API does on append.
+    """
+
+    token_ids: tuple[tuple[int, ...], ...]
+    attention_mask: Tensor
+    cache: Any
+
+    @property
+    def length(self) -> int:
+        return int(self.attention_mask.shape[1])
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Token-id lists to ``[B, T]`` ids and attention mask, padded on the LEFT (the last column is real)."""
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), int(pad_id), dtype=torch.long)
+    mask = torch.zeros(len(sequences), width, dtype=torch.long)
+    for b, seq in enumerate(sequences):
+        if seq:
+            ids[b, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[b, width - len(seq) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def prefill_prefix(model: PERankModel, token_ids: list[list[int]], pad_id: int = 0) -> PromptPrefix:
+    """Run the rows' prompt prefixes (plain text tokens, no passage placeholders) once, keeping the KV cache."""
+    if not token_ids or min(len(seq) for seq in token_ids) < 1:
+        raise ValueError("every row needs a non-empty prompt prefix")
+    ids, mask = left_pad(token_ids, pad_id)
+    device = model.device
+    ids, mask = ids.to(device), mask.to(device)
+    embeds = model.inputs_embeds(ids, torch.zeros(0, model.config.hidden_size, device=device))
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    _, cache = model.hidden_states(embeds, attention_mask=mask, position_ids=position_ids, use_cache=True)
+    return PromptPrefix(token_ids=tuple(tuple(seq) for seq in token_ids), attention_mask=mask, cache=cache)
+
+
 def _pad_candidates(cand_vectors: list[Tensor], device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Stack per-row candidate vectors into ``[B, N_max, d]`` plus a validity mask ``[B, N_max]``."""
     sizes = [int(c.shape[0]) for c in cand_vectors]
@@ -76,13 +129,16 @@ def decode_listwise(
     prompt_vectors: list[Tensor],
     cand_vectors: list[Tensor],
     mode: DecodeMode = "greedy",
+    prefix: PromptPrefix | None = None,
 ) -> list[DecodeOutput]:
     """Rank the candidates of every row (window) of a left-padded batch.
 
     ``prompt_vectors[b]`` holds, in order, the vectors replacing row ``b``'s ``<PLACEHOLDER>`` tokens;
     ``cand_vectors[b]`` (``[n_b, d]``) the projected passages the row ranks. ``greedy`` is PE-Rank's
     decoding; ``single-pass`` (FIRST-style) sorts the window by the first step's logits and feeds nothing
-    back, a cheaper approximation.
+    back, a cheaper approximation. With ``prefix`` (from :func:`prefill_prefix`, same rows), ``input_ids``
+    holds only what follows each row's prefix, and ``tokens_processed`` counts only those tokens (the
+    prefix's are counted once, by whoever prefilled it).
     """
     if mode not in DECODE_MODES:
         raise ValueError(f"unknown decode mode {mode!r}; choose one of {', '.join(DECODE_MODES)}")
@@ -97,17 +153,28 @@ def decode_listwise(
     if min(sizes) < 1:
         raise ValueError("every row needs at least one candidate passage")
 
+    if prefix is not None and len(prefix.token_ids) != batch:
+        raise ValueError(f"{batch} rows but a prompt prefix for {len(prefix.token_ids)}")
+
     device = model.device
     input_ids = input_ids.to(device)
     attention_mask = attention_mask.to(device=device, dtype=torch.long)
+    prompt_tokens = attention_mask.sum(-1).tolist()
     embeds = model.inputs_embeds(input_ids, [v.to(device) for v in prompt_vectors])
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    cache = None
+    if prefix is not None:
+        cache = copy.deepcopy(prefix.cache)
+        attention_mask = torch.cat([prefix.attention_mask.to(device), attention_mask], dim=-1)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
     hidden, cache = model.hidden_states(
-        embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=(mode == "greedy")
+        embeds,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=cache,
+        use_cache=(mode == "greedy" or cache is not None),
     )
     last = hidden[:, -1]
     cands, valid = _pad_candidates(cand_vectors, device, embeds.dtype)
-    prompt_tokens = attention_mask.sum(-1).tolist()
 
     if mode == "single-pass":
         logits = _passage_logits(last, cands).masked_fill(~valid, float("-inf"))
