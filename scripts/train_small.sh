@@ -3,7 +3,7 @@
 # DL19 is the held-out test: its queries and judgments are never trained on (build_rank_data.py --forbid-qrels
 # and build_small_mix.py refuse them; 35 of its candidate passages are also DL20 candidates). Stage 1 (alignment) is replaced by a cheap projector warm
 # start (step 1b; see docs/training.md: CPU budget); the projector then trains together with LoRA in stage 2.
-# About 2 h 15 min on an idle 2-core CPU (4,800 steps at 1.65 s), peak RSS ~2.7 GB; resumes from the last
+# About 3 h on an idle 2-core CPU (6,300 steps at 1.6-1.8 s), peak RSS ~2.7 GB; resumes from the last
 # checkpoint, so it can be run in pieces (MAX_STEPS=1800 stops after the first phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +36,9 @@ for s in arguana_train mixed; do
 done
 MIX=("$W/arguana_train_dense.jsonl:1" "$W/mixed_dense.jsonl:1" "$W/dl20_dense.jsonl:3" "$W/dl20_qrels.jsonl:3")
 [ -s "$W/train_mix.jsonl" ] || $PY scripts/mix_train_rows.py --seed 0 -o "$W/train_mix.jsonl" "${MIX[@]}"
-# the second epoch's mix: the same caps, other windows where a query has more than one (about half differ)
+# the later phases' mixes: the same caps, other windows where a query has more than one (about half differ)
 [ -s "$W/train_mix_e2.jsonl" ] || $PY scripts/mix_train_rows.py --seed 1 -o "$W/train_mix_e2.jsonl" "${MIX[@]}"
+[ -s "$W/train_mix_e3.jsonl" ] || $PY scripts/mix_train_rows.py --seed 2 -o "$W/train_mix_e3.jsonl" "${MIX[@]}"
 
 # 1b. projector warm start instead of stage 1 (scripts/init_projector.py: the projector regressed onto IDF-weighted
 #     bag-of-words token embeddings of each text, no LLM pass; ~30 s). A random MLP start left the projected
@@ -46,12 +47,13 @@ MIX=("$W/arguana_train_dense.jsonl:1" "$W/mixed_dense.jsonl:1" "$W/dl20_dense.js
     --embeddings "$W/emb_minilm256.pt" --output "$W/s1_regress/projector.bin"
 
 # 2. stage 2: LoRA r=16 on attention+MLP and the projector, embedding-only prompt, top-weighted ListMLE, in
-#    three phases that each resume from the last checkpoint in $OUT (so an interrupted run, or a rerun of this
+#    four phases that each resume from the last checkpoint in $OUT (so an interrupted run, or a rerun of this
 #    script, picks up where it stopped; a finished phase is skipped):
 #      a. steps    0-1800: lr 3e-4, cosine to 0 at 1800 (the first shipped model; 0.55 epoch);
 #      b. steps 1800-3300: resumed with max_steps 3300: the restored cosine schedule restarts at 1.3e-4 and
 #         decays to 0 over the rest of the first epoch (the 1,482 windows phase a never saw);
-#      c. steps 3300-4800: a second epoch on the other windows (train_mix_e2.jsonl), linear decay from 0.95e-4.
+#      c. steps 3300-4800: a second epoch on the other windows (train_mix_e2.jsonl), linear decay from 0.95e-4;
+#      d. steps 4800-6300: more of the second epoch on a third mix (train_mix_e3.jsonl), linear from 0.72e-4.
 #    MAX_STEPS stops after that many steps in total (e.g. MAX_STEPS=1800 for phase a only).
 last_step() {  # the step of the last checkpoint in $OUT (0 if none)
     local c n=0
@@ -102,10 +104,11 @@ stage2() {  # stage2 MAX_STEPS DATA SCHEDULE [extra flags]
         --seed 0 \
         "$@"
 }
-TOTAL=${MAX_STEPS:-4800}
+TOTAL=${MAX_STEPS:-6300}
 stage2 $((TOTAL < 1800 ? TOTAL : 1800)) "$W/train_mix.jsonl" cosine "$@"
 [ "$TOTAL" -gt 1800 ] && stage2 $((TOTAL < 3300 ? TOTAL : 3300)) "$W/train_mix.jsonl" cosine "$@"
-[ "$TOTAL" -gt 3300 ] && stage2 "$TOTAL" "$W/train_mix_e2.jsonl" linear "$@"
+[ "$TOTAL" -gt 3300 ] && stage2 $((TOTAL < 4800 ? TOTAL : 4800)) "$W/train_mix_e2.jsonl" linear "$@"
+[ "$TOTAL" -gt 4800 ] && stage2 "$TOTAL" "$W/train_mix_e3.jsonl" linear "$@"
 
 # 3. the shipped folder (bf16 adapter + projector + config, ~15 MB) from the last checkpoint
 $PY scripts/export_checkpoint.py "$OUT/checkpoint-$(last_step)" "${EXPORT:-$W/export}"
