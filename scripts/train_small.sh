@@ -2,7 +2,7 @@
 # Train the shipped small PE-Rank (SmolLM2-135M-Instruct + all-MiniLM-L6-v2) on CPU, end to end.
 # DL19 is the held-out test: its queries and judgments are never trained on (build_rank_data.py --forbid-qrels
 # and build_small_mix.py refuse them; 35 of its candidate passages are also DL20 candidates). Stage 1 (alignment) is replaced by a cheap projector warm
-# start (step 1b; see docs/training.md: CPU budget); the projector then trains together with LoRA in stage 2.
+# start (step 1b; why: checkpoints/README.md); the projector then trains together with LoRA in stage 2.
 # About 3 h on an idle 2-core CPU (6,300 steps at 1.6-1.8 s), peak RSS ~2.7 GB; resumes from the last
 # checkpoint, so it can be run in pieces (MAX_STEPS=1800 stops after the first phase).
 set -euo pipefail
