@@ -72,10 +72,6 @@ class PromptPrefix:
     attention_mask: Tensor
     cache: Any
 
-    @property
-    def length(self) -> int:
-        return int(self.attention_mask.shape[1])
-
 
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
     """Token-id lists to ``[B, T]`` ids and attention mask, padded on the LEFT (the last column is real)."""

@@ -361,7 +361,7 @@ class PERankReranker(Reranker):
             prompt_vectors,
             cand_vectors,
             mode=self.decode_mode,
-            prefix=prefix if self.reuse_prefix else None,
+            prefix=prefix,
         )
         elapsed = time.perf_counter() - t0
         work = [o.tokens_processed + p for o, p in zip(outputs, prefix_tokens)]
@@ -370,7 +370,7 @@ class PERankReranker(Reranker):
             s.stats["tokens_processed"] += w
             s.stats["tokens_generated"] += out.tokens_generated
             s.stats["latency_s"] += t
-        return prefix if self.reuse_prefix else None
+        return prefix
 
     def _prefix_length(self, ids: list[int]) -> int:
         """Tokens before the first passage token: the part of the prompt all windows of a query share."""
