@@ -126,7 +126,7 @@ def _peak_rss_mb() -> float:
 def _resolve_dtype(name: str, device: str) -> Any:
     import torch
 
-    from perank.modeling.pe_rank import default_dtype
+    from perank.families.pe_rank.model import default_dtype
 
     if name == "auto":
         return default_dtype(device)
@@ -196,9 +196,9 @@ def build_synthetic(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BertConfig, BertModel, MistralConfig
 
-    from perank.modeling.encoder import PassageEncoder
-    from perank.modeling.pe_rank import PERankConfig, PERankModel, add_special_tokens, default_attn_implementation
-    from perank.modeling.resolve import resolve_model
+    from perank.backends.encoder import PassageEncoder
+    from perank.backends.resolve import resolve_model
+    from perank.families.pe_rank.model import PERankConfig, PERankModel, add_special_tokens, default_attn_implementation
 
     llm_kwargs, enc_kwargs = SYNTHETIC[kind]
     tok_path = tokenizer
@@ -242,7 +242,7 @@ def default_model_path(llm: str, encoder: str) -> Path:
     small = (llm, encoder) == ("smollm2", "all-minilm-l6-v2")
     if small and (DEFAULT_CHECKPOINT / "perank_config.json").exists():
         return DEFAULT_CHECKPOINT
-    from perank.modeling.resolve import cache_dir
+    from perank.backends.resolve import cache_dir
 
     target = cache_dir() / "bench" / f"pe-rank-{llm}-{encoder}-untrained"
     shipped = REPO_ROOT / "checkpoints" / "pe-rank-smollm2-minilm-untrained"
@@ -257,7 +257,7 @@ def default_model_path(llm: str, encoder: str) -> Path:
         cmd = [sys.executable, "-m", "perank.cli.assemble", "--llm", llm, "--encoder", encoder, "--output", str(target)]
         subprocess.run(cmd, check=True, env=_child_env())
     except ImportError:
-        from perank.modeling.pe_rank import PERankModel
+        from perank.families.pe_rank.model import PERankModel
 
         PERankModel.build(llm, encoder).save_pretrained(target)
     return target
@@ -279,10 +279,10 @@ def _import_families() -> None:
     """Register every reranker family, including those the package ``__init__`` may not import yet."""
     import importlib
 
-    from perank.rerankers.base import available_rerankers
+    from perank.ranking.registry import available_rerankers
 
     available_rerankers()
-    for module in ("perank.rerankers.pe_rank", "perank.rerankers.listwise_text"):
+    for module in ("perank.families.pe_rank.reranker", "perank.families.listwise_text.reranker"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -291,7 +291,7 @@ def _import_families() -> None:
 
 def _find_perank_model(obj: Any) -> Any:
     """The PERankModel a reranker holds (for the time breakdown), or None."""
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
     for value in vars(obj).values():
         if isinstance(value, PERankModel):
@@ -362,7 +362,7 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
     """Build the reranker of one configuration, warm it up, time it, and return its entry."""
     import torch
 
-    from perank.rerankers.base import _REGISTRY, available_rerankers, build_reranker
+    from perank.ranking.base import _REGISTRY, available_rerankers, build_reranker
 
     torch.set_grad_enabled(False)
     if spec.get("threads"):
@@ -435,7 +435,7 @@ def run_config(spec: dict[str, Any]) -> dict[str, Any]:
     reranker = build_reranker(reranker_name, **kwargs)
     pe_model = _find_perank_model(reranker)
     if name == "pe-rank-cached" and pe_model is not None and getattr(pe_model.encoder, "cache", None) is None:
-        from perank.embedding_cache import EmbeddingCache
+        from perank.backends.embedding_cache import EmbeddingCache
 
         pe_model.encoder.cache = EmbeddingCache(spec["embedding_cache"])
     load_s = time.perf_counter() - t_load

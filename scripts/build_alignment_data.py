@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from perank.families.pe_rank.prompts import PLACEHOLDER  # noqa: E402
 from perank.io import atomic_write, read_retrieval_results  # noqa: E402
-from perank.prompts import PLACEHOLDER  # noqa: E402
 
 INSTRUCTION = f"Please reconstruct the passage represented by [{PLACEHOLDER}]."
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from perank.backends.embedding_cache import text_key  # noqa: E402  (the key training's --embedding_cache reads)
+from perank.families.pe_rank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages  # noqa: E402
 from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
-from perank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages  # noqa: E402
-from perank.training.model import text_key  # noqa: E402  (the key training's --embedding_cache reads)
 from perank.types import Candidate, Query, Request  # noqa: E402
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -94,7 +94,7 @@ def dense_scores(
     """
     import torch
 
-    from perank.modeling.encoder import PassageEncoder
+    from perank.backends.encoder import PassageEncoder
 
     cache: dict[str, torch.Tensor] = {}
     if cache_path and cache_path.exists():

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from perank.backends.embedding_cache import EmbeddingCache, encode_cached  # noqa: E402
 from perank.datasets import get_dataset  # noqa: E402
-from perank.embedding_cache import EmbeddingCache, encode_cached  # noqa: E402
 from perank.io import read_qrels, read_retrieval_results  # noqa: E402
 from perank.metrics import evaluate_run  # noqa: E402
 
@@ -41,7 +41,7 @@ def main() -> int:
         for r in requests:
             r.candidates = r.candidates[: args.topk]
         if args.precompute:
-            from perank.modeling.encoder import PassageEncoder
+            from perank.backends.encoder import PassageEncoder
 
             enc = PassageEncoder("all-minilm-l6-v2", pooling="mean", max_length=256)
             texts = [c.text for r in requests for c in r.candidates] + [r.query.text for r in requests]
@@ -49,7 +49,7 @@ def main() -> int:
             encode_cached(enc, texts, cache)
             print(f"{name}: cached {len(texts)} texts in {time.time() - t0:.0f}s", file=sys.stderr)
             continue
-        from perank.rerankers.pe_rank import PERankReranker
+        from perank.families.pe_rank.reranker import PERankReranker
 
         reranker = PERankReranker(args.model_path, batch_size=8)
         reranker.model.encoder.cache = cache

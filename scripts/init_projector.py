@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from perank.modeling.projector import build_projector  # noqa: E402
-from perank.modeling.resolve import resolve_model  # noqa: E402
-from perank.training.model import text_key  # noqa: E402
+from perank.backends.embedding_cache import text_key  # noqa: E402
+from perank.backends.resolve import resolve_model  # noqa: E402
+from perank.families.pe_rank.projector import build_projector  # noqa: E402
 
 
 def read_texts(paths: list[Path]) -> list[str]:

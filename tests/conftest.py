@@ -34,7 +34,7 @@ def write_tiny_llm(folder: Path, seed: int = 0) -> Path:
     """Save a 2-layer random Llama with SmolLM2's tokenizer to ``folder``."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from perank.modeling.resolve import resolve_model
+    from perank.backends.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("smollm2"))
     config = LlamaConfig(
@@ -60,7 +60,7 @@ def write_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     """Save a 2-layer random BERT with MiniLM's tokenizer to ``folder``."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from perank.modeling.resolve import resolve_model
+    from perank.backends.resolve import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("all-minilm-l6-v2"))
     config = BertConfig(
@@ -85,7 +85,7 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> TinyDirs:
 
 def build_tiny_model(dirs: TinyDirs, **kwargs: object):
     """A fresh tiny PE-Rank model (fp32, CPU, eval mode); keyword arguments go to ``PERankModel.build``."""
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
     kwargs.setdefault("encoder_max_length", 64)
     kwargs.setdefault("dtype", torch.float32)

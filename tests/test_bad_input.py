@@ -11,7 +11,7 @@ import pytest
 from perank.cli import evaluate, trec_eval
 from perank.io import read_retrieval_results
 from perank.pipeline import partial_path, run_file_name, run_pipeline
-from perank.rerankers.base import Reranker
+from perank.ranking.base import BaseReranker
 from perank.types import Candidate, InputError, Request, Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_unknown_dataset_lists_known_names(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_run_with_docid_absent_from_candidates(tmp_path: Path) -> None:
-    class Rogue(Reranker):
+    class Rogue(BaseReranker):
         name = "rogue"
 
         def rerank(self, requests: list[Request]) -> list[Result]:

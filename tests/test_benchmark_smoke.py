@@ -33,7 +33,7 @@ def _registered(name: str) -> bool:
         import rerank_latency
 
         rerank_latency._import_families()
-        from perank.rerankers.base import _REGISTRY
+        from perank.ranking.base import _REGISTRY
 
         return name in _REGISTRY
     finally:

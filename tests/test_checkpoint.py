@@ -18,10 +18,10 @@ import torch
 from conftest import TinyDirs, build_tiny_model
 from safetensors.torch import save_file
 
-from perank.modeling.checkpoint import base_model_type, checkpoint_format, infer_projector_type, load_pe_rank
-from perank.modeling.projector import build_projector
-from perank.prompts import PLACEHOLDER, RANK_TOKEN
-from perank.rerankers.pe_rank import PERankReranker
+from perank.families.pe_rank.checkpoint import base_model_type, checkpoint_format, infer_projector_type, load_pe_rank
+from perank.families.pe_rank.projector import build_projector
+from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
+from perank.families.pe_rank.reranker import PERankReranker
 from perank.types import Candidate, Query, Request
 
 ENC_DIM, LLM_DIM = 32, 64

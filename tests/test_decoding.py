@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perank.decoding import DecodeOutput, decode_listwise, decode_listwise_reference, left_pad, prefill_prefix
-from perank.prompts import PromptSpec, messages
+from perank.families.pe_rank.decoding import (
+    DecodeOutput,
+    decode_listwise,
+    decode_listwise_reference,
+    left_pad,
+    prefill_prefix,
+)
+from perank.families.pe_rank.prompts import PromptSpec, messages
 
 
 def window_batch(model, sizes: list[int], spec: PromptSpec | None = None, seed: int = 0):
@@ -125,7 +131,7 @@ def test_real_smollm2_window_of_20_equals_reference():
     one uncached forward pass over the whole sequence (prompt + the chosen vectors): by causality, position
     ``T - 1 + k`` of that pass is exactly the state the brute force recomputes at step ``k``.
     """
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
     model = PERankModel.build("smollm2", "all-minilm-l6-v2", dtype=torch.float32).eval()
     prompts, batch, pvs, cvs = window_batch(model, [20], seed=5)
@@ -154,9 +160,9 @@ def test_training_logits_equal_inference_logits(tiny_model, position, query_text
     """Teacher-forcing the greedy order through the training loss gives the decoder's own step logits, for
     either place of the query-embedding token, with or without the query's text: training and inference
     build the same sequence."""
-    from perank.prompts import answer_prefix
-    from perank.training.data import RankCollator, RankDataset
-    from perank.training.model import PERankTrainingModel
+    from perank.families.pe_rank.prompts import answer_prefix
+    from perank.families.pe_rank.training.data import RankCollator, RankDataset
+    from perank.families.pe_rank.training.model import PERankTrainingModel
 
     spec = PromptSpec("embedding", query_embedding=True, query_embedding_position=position, query_text=query_text)
     texts = [f"passage {j} " + "word " * j for j in range(5)]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from training_fixtures import rank_row, tiny_models, write_jsonl  # noqa: F401
 
-from perank.modeling.pe_rank import PERankModel
+from perank.families.pe_rank.model import PERankModel
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from perank.families.dense import DenseReranker, resolve_sentence_transformer
 from perank.io import read_qrels, read_retrieval_results
 from perank.metrics import evaluate_run, metrics_path
 from perank.pipeline import run_pipeline
-from perank.rerankers.base import build_reranker
-from perank.rerankers.dense import DenseReranker, resolve_sentence_transformer
+from perank.ranking.registry import build_reranker
 from perank.types import Result
 
 REPO = Path(__file__).resolve().parents[1]

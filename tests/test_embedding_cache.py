@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from perank.embedding_cache import EmbeddingCache, encode_cached, encoder_key, text_hash
+from perank.backends.embedding_cache import EmbeddingCache, encode_cached, encoder_key, text_hash
 
 DIM = 16
 
@@ -140,8 +140,8 @@ def test_concurrent_writers_same_keys(tmp_path):
 @pytest.fixture(scope="module")
 def minilm():
     torch = pytest.importorskip("torch")
-    from perank.modeling.encoder import PassageEncoder
-    from perank.modeling.resolve import packaged_minilm
+    from perank.backends.encoder import PassageEncoder
+    from perank.backends.resolve import packaged_minilm
 
     try:
         packaged_minilm()
@@ -194,7 +194,7 @@ def test_pe_rank_reranker_embedding_cache_option(tmp_path):
         sys.path.remove(str(bench))
     import torch
 
-    from perank.rerankers.base import build_reranker
+    from perank.ranking.registry import build_reranker
     from perank.types import Candidate, Query, Request
 
     model = rl.build_synthetic("tiny", "cpu", torch.float32, None, 64)

@@ -13,7 +13,7 @@ from conftest import build_tiny_model
 from test_decoding import reference, window_batch
 from training_fixtures import rank_row, tiny_models, write_jsonl  # noqa: F401
 
-from perank.decoding import decode_listwise
+from perank.families.pe_rank.decoding import decode_listwise
 
 pytestmark = [
     pytest.mark.gpu,
@@ -45,7 +45,7 @@ def test_cuda_bf16_decoding_is_a_valid_ranking(tiny_dirs):
 
 def test_bf16_tf32_training_on_cuda(tmp_path: Path, tiny_models: tuple[str, str]) -> None:  # noqa: F811
     from perank.cli.train import main
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
     llm, enc = tiny_models
     data = write_jsonl(tmp_path / "rank.jsonl", [rank_row(4, start=i) for i in range(4)])

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from perank.rerankers.base import build_reranker
-from perank.rerankers.listwise_text import ListwiseTextReranker, is_pe_rank_checkpoint
+from perank.families.listwise_text.reranker import ListwiseTextReranker
+from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint
+from perank.ranking.registry import build_reranker
 from perank.types import Candidate, InputError, Query, Request
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from perank.training.losses import kl_loss, listmle_loss, step_logits, step_weights
+from perank.families.pe_rank.training.losses import kl_loss, listmle_loss, step_logits, step_weights
 
 
 def _hand_steps(scores: list[float], ranking: list[int]) -> list[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perank.parsing import parse_permutation
+from perank.ranking.parsing import parse_permutation
 
 
 def test_clean_ranking():

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perank.decoding import decode_listwise
-from perank.prompts import messages
-from perank.rerankers.base import build_reranker
-from perank.rerankers.pe_rank import (
-    ListwiseTextEmbeddingReranker,
-    PERankReranker,
-    listwise_scores,
-    share,
-)
+from perank.families.pe_rank.decoding import decode_listwise
+from perank.families.pe_rank.prompts import messages
+from perank.families.pe_rank.reranker import ListwiseTextEmbeddingReranker, PERankReranker
+from perank.ranking.registry import build_reranker
+from perank.ranking.window import listwise_scores, share
 from perank.types import Candidate, InputError, Query, Request
 
 
@@ -190,7 +186,7 @@ def test_more_than_a_thousand_candidates(tiny_model):
 
 
 def test_missing_default_checkpoint_says_how_to_get_one(monkeypatch, tmp_path):
-    import perank.rerankers.pe_rank as module
+    import perank.families.pe_rank.reranker as module
 
     monkeypatch.setattr(module, "DEFAULT_CHECKPOINT", tmp_path / "nothing-here")
     with pytest.raises(InputError, match="perank.cli.assemble"):

@@ -13,7 +13,8 @@ from perank.cli.evaluate import DEFAULT_RERANKER, FALLBACK_RERANKER, accepted_kw
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.metrics import metrics_path
 from perank.pipeline import partial_path, run_pipeline
-from perank.rerankers.base import Reranker, available_rerankers, reorder
+from perank.ranking.base import BaseReranker, reorder
+from perank.ranking.registry import available_rerankers
 from perank.types import Request, Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ class SimulatedCrashError(RuntimeError):
     """Stands in for a crash (kill, out of memory) in the middle of a run."""
 
 
-class ToyReranker(Reranker):
+class ToyReranker(BaseReranker):
     """Deterministic non-trivial order (by docid), with stats; optionally crashes after some batches."""
 
     name = "toy"
@@ -61,7 +62,7 @@ def small_candidates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(out: Path, reranker: Reranker, cands: Path) -> tuple[Path, dict[str, float]]:
+def _run(out: Path, reranker: BaseReranker, cands: Path) -> tuple[Path, dict[str, float]]:
     return run_pipeline(
         "dl19", reranker, retrieval_results=cands, topk=20, output_dir=out, batch_size=3, show_progress=False
     )
@@ -158,18 +159,18 @@ def test_default_reranker_prefers_pe_rank() -> None:
 
 
 def test_unknown_kwargs_are_dropped_for_strict_constructors() -> None:
-    from perank.rerankers import base
+    from perank.ranking import registry
 
-    class Strict(Reranker):
+    class Strict(BaseReranker):
         def __init__(self, model_path: str | None = None) -> None:
             self.model_path = model_path
 
         def rerank(self, requests: list[Request]) -> list[Result]:
             return []
 
-    base.register("test-strict")(Strict)
+    registry.register("test-strict")(Strict)
     try:
         assert accepted_kwargs("test-strict", {"model_path": "m", "window_size": 20}) == {"model_path": "m"}
         assert accepted_kwargs("identity", {"window_size": 20}) == {"window_size": 20}  # takes **kwargs
     finally:
-        base._REGISTRY.pop("test-strict", None)
+        registry._REGISTRY.pop("test-strict", None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, answer_prefix, clean_passage, messages, user_text
+from perank.families.listwise_text import prompts as text_prompts
+from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec, answer_prefix, messages, user_text
+from perank.ranking.prompting import clean_passage
 
 EMB_PREFIX = (
     "I will provide you with 2 passages, each with a special token representing the passage enclosed in [], "
@@ -30,7 +32,7 @@ def test_text_embedding_prompt_exact():
 
 
 def test_text_prompt_exact():
-    text = user_text(PromptSpec("text"), "what is x", ["first", "second"])
+    text = text_prompts.user_text("text", "what is x", ["first", "second"])
     expected = (
         "I will provide you with 2 passages.\nRank the passages based on their relevance to the search query: "
         "what is x.\nPassage 1: first\n\nPassage 2: second\n\nSearch Query: what is x.\nRank the 2 relatively "
@@ -42,7 +44,7 @@ def test_text_prompt_exact():
 
 
 def test_rankgpt_variant_numbers_passages():
-    text = user_text(PromptSpec("rankgpt"), "q", ["a", "b"])
+    text = text_prompts.user_text("rankgpt", "q", ["a", "b"])
     assert "[1] a\n[2] b\n" in text and PLACEHOLDER not in text
 
 

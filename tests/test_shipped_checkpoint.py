@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from perank.families.pe_rank.reranker import DEFAULT_CHECKPOINT
 from perank.io import read_retrieval_results
-from perank.rerankers.base import build_reranker
-from perank.rerankers.pe_rank import DEFAULT_CHECKPOINT
+from perank.ranking.registry import build_reranker
 from perank.types import Request
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "msmarco-passage" / "retrieve_results_dl19.json"

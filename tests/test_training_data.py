@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from training_fixtures import align_row, rank_row, tiny_models, write_jsonl  # noqa: F401
 
-from perank.training.data import AlignmentCollator, AlignmentDataset, RankCollator, RankDataset
+from perank.families.pe_rank.training.data import AlignmentCollator, AlignmentDataset, RankCollator, RankDataset
 from perank.types import InputError
 
 
@@ -16,7 +16,7 @@ from perank.types import InputError
 def tokenizer(tiny_models: tuple[str, str]):  # noqa: F811
     from transformers import AutoTokenizer
 
-    from perank.modeling.pe_rank import add_special_tokens
+    from perank.families.pe_rank.model import add_special_tokens
 
     tok = AutoTokenizer.from_pretrained(tiny_models[0])
     add_special_tokens(tok)
@@ -131,7 +131,7 @@ def test_collators(tmp_path: Path, tokenizer) -> None:
 
 
 def test_query_text_false_refuses_rows_that_show_the_query(tmp_path: Path, tokenizer) -> None:
-    from perank.prompts import PromptSpec, messages
+    from perank.families.pe_rank.prompts import PromptSpec, messages
 
     row = rank_row(4, query_embedding=True)
     path = write_jsonl(tmp_path / "t.jsonl", [row])

@@ -10,7 +10,7 @@ import torch
 from training_fixtures import align_row, rank_row, tiny_models, write_jsonl  # noqa: F401
 
 from perank.cli.train import main
-from perank.modeling.pe_rank import PERankModel
+from perank.families.pe_rank.model import PERankModel
 
 COMMON = ["--per_device_train_batch_size", "2", "--logging_steps", "1", "--report_to", "none", "--use_cpu"]
 

@@ -51,9 +51,9 @@ def test_mix_names_a_bad_row(tmp_path: Path) -> None:
 def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
     from conftest import write_tiny_llm
 
+    from perank.backends.embedding_cache import text_key
     from perank.cli.train import load_projector_weights
-    from perank.modeling.projector import build_projector
-    from perank.training.model import text_key
+    from perank.families.pe_rank.projector import build_projector
 
     init = load_script("init_projector")
     llm = write_tiny_llm(tmp_path / "llm")

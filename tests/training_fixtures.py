@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perank.prompts import PromptSpec, messages
+from perank.families.pe_rank.prompts import PromptSpec, messages
 
 
 def build_tiny_models(root: Path) -> tuple[str, str]:

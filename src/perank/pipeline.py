@@ -32,14 +32,15 @@ from perank.metrics import (
     metrics_path,
     update_metrics_json,
 )
-from perank.rerankers.base import Reranker, build_reranker
+from perank.ranking.base import BaseReranker
+from perank.ranking.registry import build_reranker
 from perank.types import Candidate, InputError, Request, Result
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-#: queries per call to ``Reranker.rerank``; also how often progress is saved
+#: queries per call to ``BaseReranker.rerank``; also how often progress is saved
 DEFAULT_BATCH_SIZE = 8
 #: accounting keys reported for every run, even by rerankers that do not set them
 CORE_STATS = ("latency_s", "tokens_processed", "tokens_generated")
@@ -50,7 +51,7 @@ CORE_STATS = ("latency_s", "tokens_processed", "tokens_generated")
 # --------------------------------------------------------------------------------------------------
 
 
-def run_label(reranker: Reranker) -> str:
+def run_label(reranker: BaseReranker) -> str:
     """The ``{model-or-reranker-name}`` part of a run's file name.
 
     A reranker may choose it (``describe()["run_label"]``); otherwise it is the last path component of
@@ -300,7 +301,7 @@ def _batches(items: Sequence[Request], size: int) -> Iterable[list[Request]]:
 
 
 def rerank_resumable(
-    reranker: Reranker,
+    reranker: BaseReranker,
     requests: Sequence[Request],
     progress_file: PathLike,
     *,
@@ -350,7 +351,7 @@ def rerank_resumable(
 
 def run_pipeline(
     dataset: str,
-    reranker: Reranker | str,
+    reranker: BaseReranker | str,
     *,
     retriever: str = "bm25",
     topk: int = 100,

@@ -54,6 +54,10 @@ class Result:
     candidates: list[Candidate]
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def top_k(self, k: int) -> list[Candidate]:
+        """The ``k`` best candidates (fewer when the list is shorter)."""
+        return self.candidates[:k]
+
 
 class InputError(ValueError):
     """Bad user input (a file, a line, a name); the message always says which one."""

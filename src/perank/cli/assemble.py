@@ -12,8 +12,8 @@ import argparse
 import logging
 import sys
 
-from perank.modeling.encoder import POOLINGS
-from perank.prompts import QUERY_EMBEDDING_POSITIONS
+from perank.backends.encoder import POOLINGS
+from perank.families.pe_rank.prompts import QUERY_EMBEDDING_POSITIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
     try:
         model = PERankModel.build(

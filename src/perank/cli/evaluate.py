@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import inspect
 import logging
 import sys
 from typing import Any
@@ -27,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 def default_reranker() -> str:
     """:data:`DEFAULT_RERANKER` when registered, else :data:`FALLBACK_RERANKER` (with a printed note)."""
-    from perank.rerankers.base import available_rerankers
+    from perank.ranking.registry import available_rerankers
 
     if DEFAULT_RERANKER in available_rerankers():
         return DEFAULT_RERANKER
@@ -49,22 +48,12 @@ def accepted_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     A constructor with ``**kwargs`` gets everything; otherwise keywords it does not declare are dropped
     (logged), so pass-through options such as ``--window-size`` don't break rerankers that have no window.
     """
-    from perank.rerankers.base import get_reranker_class
+    from perank.ranking.registry import accepted_options
 
-    factory = get_reranker_class(name)
-    if factory is None:
-        return kwargs
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return kwargs
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return kwargs
-    names = {p.name for p in params}
-    dropped = sorted(set(kwargs) - names)
+    accepted, dropped = accepted_options(name, kwargs)
     if dropped:
         logger.info("reranker %s ignores %s", name, ", ".join(dropped))
-    return {k: v for k, v in kwargs.items() if k in names}
+    return accepted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from perank.datasets import get_dataset
     from perank.pipeline import DEFAULT_BATCH_SIZE, run_pipeline
-    from perank.rerankers.base import build_reranker
+    from perank.ranking.registry import build_reranker
 
     try:
         specs = [get_dataset(name) for name in args.datasets]  # fail on a bad name before loading a model

@@ -64,7 +64,7 @@ def find_resume_checkpoint(training_args: Any) -> str | None:
 
 def restore_settings(model_args: Any, checkpoint: str) -> None:
     """Adopt the PE-Rank settings stored in a checkpoint, warning when the command line disagrees."""
-    from perank.modeling.pe_rank import CONFIG_NAME
+    from perank.families.pe_rank.model import CONFIG_NAME
 
     cfg_file = Path(checkpoint) / CONFIG_NAME
     if not cfg_file.exists():
@@ -122,8 +122,8 @@ def load_projector_weights(projector: torch.nn.Module, source: str) -> None:
 
 def build_model(model_args: Any, data_args: Any, training_args: Any) -> Any:
     """The PE-Rank model with the right parts trainable, wrapped in the stage's loss module."""
-    from perank.modeling.pe_rank import PERankModel
-    from perank.training.model import PERankTrainingModel
+    from perank.families.pe_rank.model import PERankModel
+    from perank.families.pe_rank.training.model import PERankTrainingModel
 
     perank = PERankModel.build(
         model_args.model_name_or_path,
@@ -180,7 +180,7 @@ def build_model(model_args: Any, data_args: Any, training_args: Any) -> Any:
 
 def build_dataset(model_args: Any, data_args: Any, training_args: Any, tokenizer: Any) -> tuple[Any, Any]:
     """Dataset and collator for the stage (all rows validated here, before any training step)."""
-    from perank.training.data import AlignmentCollator, AlignmentDataset, RankCollator, RankDataset
+    from perank.families.pe_rank.training.data import AlignmentCollator, AlignmentDataset, RankCollator, RankDataset
 
     if not data_args.data_path:
         raise InputError("--data_path is required")
@@ -202,7 +202,7 @@ def build_dataset(model_args: Any, data_args: Any, training_args: Any, tokenizer
 def parse(argv: list[str] | None = None) -> tuple[Any, Any, Any]:
     from transformers import HfArgumentParser
 
-    from perank.training.arguments import DataArguments, ModelArguments, TrainingArguments
+    from perank.families.pe_rank.training.arguments import DataArguments, ModelArguments, TrainingArguments
 
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         model_args, data_args, training_args = parse(argv)
-        from perank.training.losses import WEIGHTINGS
-        from perank.training.model import MODEL_TYPES
+        from perank.families.pe_rank.training.losses import WEIGHTINGS
+        from perank.families.pe_rank.training.model import MODEL_TYPES
 
         if model_args.model_type not in MODEL_TYPES:
             raise InputError(f"--model_type {model_args.model_type!r}: choose one of {', '.join(MODEL_TYPES)}")
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         training_args.world_size,
     )
 
-    from perank.training.trainer import PERankTrainer
+    from perank.families.pe_rank.training.trainer import PERankTrainer
 
     trainer = PERankTrainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator)
     trainer.train(resume_from_checkpoint=checkpoint)

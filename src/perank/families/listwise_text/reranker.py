@@ -1,7 +1,7 @@
 """RankGPT-style listwise reranking by text generation, with any Hugging Face causal LM.
 
 This is PE-Rank's uncompressed baseline (the paper's "RankMistral"): the passages' full texts go into the
-prompt and the LLM writes ``[4] > [2] > ...``, which :func:`perank.parsing.parse_permutation` turns into a
+prompt and the LLM writes ``[4] > [2] > ...``, which :func:`perank.ranking.parsing.parse_permutation` turns into a
 permutation (repairs counted). ``model_path`` is either a PE-Rank checkpoint (its LLM and tokenizer are used,
 so the comparison with ``pe-rank`` is on the same weights) or a plain causal LM name/alias/folder
 (``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``).
@@ -14,47 +14,25 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 from torch import nn
 
-from perank.modeling.checkpoint import checkpoint_format, load_pe_rank
-from perank.modeling.pe_rank import default_attn_implementation, default_dtype
-from perank.modeling.resolve import resolve_model
-from perank.parsing import REPAIR_KINDS, parse_permutation
-from perank.prompts import PromptSpec, messages
-from perank.rerankers.base import Reranker, register
-from perank.rerankers.pe_rank import (
-    QueryState,
-    default_model_path,
-    eval_mode,
-    parse_dtype,
-    resolve_device,
-    sanitize,
-    share,
-)
-from perank.types import InputError, Request, Result
+from perank.backends.causal_lm import load_causal_lm
+from perank.backends.runtime import eval_mode, parse_dtype, resolve_device
+from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
+from perank.ranking.parsing import REPAIR_KINDS, parse_permutation
+from perank.ranking.prompting import strip_tokens
+from perank.ranking.registry import register
+from perank.ranking.window import QueryState, WindowReranker, share
+from perank.types import InputError, Request
 
 logger = logging.getLogger(__name__)
 
-PROMPT_VARIANTS = {"text": "text", "rankmistral": "text", "rankgpt": "rankgpt"}
 
-
-def is_pe_rank_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a local folder in one of the PE-Rank checkpoint layouts."""
-    local = Path(path)
-    if not local.is_dir():
-        return False
-    try:
-        checkpoint_format(local)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def load_causal_lm(
+def load_llm(
     model_path: str,
     *,
     device: torch.device,
@@ -62,27 +40,20 @@ def load_causal_lm(
     model_base: str | None = None,
     trust_remote_code: bool = False,
 ) -> tuple[nn.Module, Any]:
-    """``(llm, tokenizer)`` from a PE-Rank checkpoint (its LLM) or a plain causal LM name/folder."""
+    """``(llm, tokenizer)`` from a PE-Rank checkpoint (its LLM, so both families compare on the same weights)
+    or a plain causal LM name/folder."""
+    from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint, load_pe_rank
+
     if is_pe_rank_checkpoint(model_path):
         model = load_pe_rank(
             model_path, model_base=model_base, device=device, dtype=dtype, trust_remote_code=trust_remote_code
         )
         return model.llm, model.tokenizer
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    local = resolve_model(model_path)
-    tokenizer = AutoTokenizer.from_pretrained(local, trust_remote_code=trust_remote_code)
-    llm = AutoModelForCausalLM.from_pretrained(
-        local,
-        dtype=dtype or default_dtype(device),
-        attn_implementation=default_attn_implementation(device),
-        trust_remote_code=trust_remote_code,
-    ).to(device)
-    return llm, tokenizer
+    return load_causal_lm(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 @register("listwise-text")
-class ListwiseTextReranker(Reranker):
+class ListwiseTextReranker(WindowReranker):
     """Listwise reranking by generating a ranking of numbered passages, parsed and repaired.
 
     Arguments: ``model_path`` (PE-Rank checkpoint or causal LM; default: PE-Rank's default checkpoint),
@@ -114,11 +85,12 @@ class ListwiseTextReranker(Reranker):
     ) -> None:
         if prompt not in PROMPT_VARIANTS:
             raise InputError(f"unknown prompt {prompt!r}; choose one of {', '.join(PROMPT_VARIANTS)}")
-        if batch_size < 1 or window_size < 1 or step < 1:
-            raise InputError("batch_size, window_size and step must be positive")
+        self.configure_windows(batch_size, window_size, step)
         if llm is None or tokenizer is None:
+            from perank.families.pe_rank.reranker import default_model_path
+
             self.model_path = default_model_path(model_path)
-            llm, tokenizer = load_causal_lm(
+            llm, tokenizer = load_llm(
                 self.model_path,
                 device=resolve_device(device),
                 dtype=parse_dtype(dtype),
@@ -131,10 +103,7 @@ class ListwiseTextReranker(Reranker):
             tokenizer.pad_token = tokenizer.eos_token
         self.llm = llm
         self.tokenizer = tokenizer
-        self.batch_size = int(batch_size)
-        self.window_size = int(window_size)
-        self.step = int(step)
-        self.spec = PromptSpec(PROMPT_VARIANTS[prompt])
+        self.prompt = PROMPT_VARIANTS[prompt]
         self.max_new_tokens = max_new_tokens
         eos = llm.generation_config.eos_token_id if llm.generation_config is not None else None
         if eos is None:
@@ -145,7 +114,7 @@ class ListwiseTextReranker(Reranker):
         return {
             "reranker": self.name,
             "model_path": self.model_path,
-            "prompt_mode": self.spec.mode,
+            "prompt_mode": self.prompt,
             "window_size": self.window_size,
             "step": self.step,
             "batch_size": self.batch_size,
@@ -156,25 +125,16 @@ class ListwiseTextReranker(Reranker):
     def device(self) -> torch.device:
         return next(self.llm.parameters()).device
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
-        results: list[Result] = []
-        with eval_mode(self.llm):
-            for start in range(0, len(requests), self.batch_size):
-                results.extend(self._rerank_batch(requests[start : start + self.batch_size]))
-        return results
+    def inference(self) -> AbstractContextManager[Any]:
+        return eval_mode(self.llm)
 
-    def _rerank_batch(self, batch: list[Request]) -> list[Result]:
-        states = [QueryState.start(r, self.window_size, self.step) for r in batch]
-        for s in states:
-            s.prob = [0.0] * len(s.prob)  # text generation gives no probabilities: scores are N - r
-            s.stats.update({f"parse_repairs_{kind}": 0 for kind in REPAIR_KINDS})
-        active = [s for s in states if s.windows]
-        if active:
-            for k in range(max(len(s.windows) for s in active)):
-                self._generate_window(k, [s for s in active if k < len(s.windows)])
-        return [s.result() for s in states]
+    def start_state(self, request: Request) -> QueryState:
+        state = QueryState.start(request, self.window_size, self.step)
+        state.prob = [0.0] * len(state.prob)  # text generation gives no probabilities: scores are N - r
+        state.stats.update({f"parse_repairs_{kind}": 0 for kind in REPAIR_KINDS})
+        return state
 
-    def _generate_window(self, k: int, states: list[QueryState]) -> None:
+    def rank_windows(self, k: int, states: list[QueryState], scratch: dict[str, Any]) -> None:
         """Generate, parse and apply the k-th window of every query in one ``generate`` call."""
         from transformers import GenerationConfig
 
@@ -183,9 +143,9 @@ class ListwiseTextReranker(Reranker):
         prompts = [
             self.tokenizer.apply_chat_template(
                 messages(
-                    self.spec,
-                    sanitize(s.request.query.text),
-                    [sanitize(s.request.candidates[i].text) for i in window],
+                    self.prompt,
+                    self._sanitize(s.request.query.text),
+                    [self._sanitize(s.request.candidates[i].text) for i in window],
                 ),
                 tokenize=False,
                 add_generation_prompt=True,
@@ -218,6 +178,10 @@ class ListwiseTextReranker(Reranker):
             s.stats["tokens_processed"] += int(n_prompt)
             s.stats["tokens_generated"] += n_gen
             s.stats["latency_s"] += t
+
+    def _sanitize(self, text: str) -> str:
+        """User text without the tokenizer's special-token strings (they would break the chat prompt)."""
+        return strip_tokens(text, self.tokenizer.all_special_tokens)
 
     def _generated_length(self, row: list[int]) -> int:
         """New tokens up to and including the first end-of-sequence token (the rest is padding)."""

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from perank.prompts import PLACEHOLDER, RANK_TOKEN
+from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
 from perank.types import InputError
 
 MAX_REPORTED_ERRORS = 20

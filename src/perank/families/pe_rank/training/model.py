@@ -1,4 +1,4 @@
-"""Forward wrappers that turn a :class:`~perank.modeling.pe_rank.PERankModel` into a trainable loss module.
+"""Forward wrappers that turn a :class:`~perank.families.pe_rank.model.PERankModel` into a trainable loss module.
 
 The Trainer sees one ``nn.Module`` whose ``forward(**batch)`` returns ``{"loss": ...}``. Passage embeddings
 are computed inside the forward: the frozen encoder runs without gradient (and, because it is frozen, its
@@ -15,22 +15,17 @@ the projector runs with gradient.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from perank.modeling.pe_rank import PERankModel
-from perank.training.losses import kl_loss, listmle_loss, step_logits
+from perank.backends.embedding_cache import text_key
+from perank.families.pe_rank.model import PERankModel
+from perank.families.pe_rank.training.losses import kl_loss, listmle_loss, step_logits
 
 MODEL_TYPES = ("causal_lm", "rank_lm")
-
-
-def text_key(text: str) -> str:
-    """Cache key of a text: its sha1 hex digest (shared with scripts/build_rank_data.py)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 class PERankTrainingModel(nn.Module):

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from perank.modeling.pe_rank import PERankModel
+    from perank.families.pe_rank.model import PERankModel
 
 DecodeMode = Literal["greedy", "single-pass"]
 DECODE_MODES: tuple[str, ...] = ("greedy", "single-pass")

@@ -20,10 +20,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perank.modeling.encoder import PassageEncoder, default_pooling
-from perank.modeling.projector import build_projector
-from perank.modeling.resolve import resolve_model
-from perank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec
+from perank.backends.encoder import PassageEncoder, default_pooling
+from perank.backends.resolve import resolve_model
+from perank.backends.runtime import default_attn_implementation, default_dtype
+from perank.families.pe_rank.projector import build_projector
+from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +59,6 @@ class PERankConfig:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs.setdefault("extra", {}).update(unknown)
         return cls(**kwargs)
-
-
-def default_dtype(device: torch.device | str) -> torch.dtype:
-    """bf16 on a GPU that supports it, fp32 on CPU (bf16 matmuls are several times slower on this CPU)."""
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
-def default_attn_implementation(device: torch.device | str) -> str:
-    """flash_attention_2 when installed on a GPU, else PyTorch SDPA."""
-    if torch.device(device).type == "cuda":
-        try:
-            import flash_attn  # noqa: F401
-
-            return "flash_attention_2"
-        except ImportError:
-            pass
-    return "sdpa"
 
 
 class PERankModel(nn.Module):
@@ -269,7 +250,7 @@ class PERankModel(nn.Module):
         """Load a folder written by :meth:`save_pretrained` (full, LoRA or projector-only).
 
         Released PE-Rank checkpoints (the original's layouts) are read by
-        :func:`perank.modeling.checkpoint.load_pe_rank`, which also dispatches here.
+        :func:`perank.families.pe_rank.checkpoint.load_pe_rank`, which also dispatches here.
         """
         from safetensors.torch import load_file
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -51,10 +51,16 @@ def text_hash(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8")).digest()
 
 
+def text_key(text: str) -> str:
+    """:func:`text_hash` as hex: the key of a text in in-memory and ``.pt`` embedding caches (training's
+    ``--embedding_cache``, ``scripts/build_rank_data.py --embeddings``), the same identity as the SQLite cache."""
+    return text_hash(text).hex()
+
+
 def encoder_key(encoder: Any) -> str:
     """The key prefix of an encoder: everything that changes the vectors it returns.
 
-    Works for :class:`perank.modeling.encoder.PassageEncoder` and anything with ``name_or_path``,
+    Works for :class:`perank.backends.encoder.PassageEncoder` and anything with ``name_or_path``,
     ``pooling`` and ``max_length`` attributes. The parameter dtype is part of the key because a bf16 and an
     fp32 encoder give (slightly) different vectors.
     """

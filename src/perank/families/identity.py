@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from perank.rerankers.base import Reranker, register, reorder
+from perank.ranking.base import BaseReranker, reorder
+from perank.ranking.registry import register
 from perank.types import Request, Result
 
 
 @register("identity")
-class IdentityReranker(Reranker):
+class IdentityReranker(BaseReranker):
     """Returns candidates in their input order, with their first-stage scores made strictly decreasing."""
 
     def __init__(self, **_: object) -> None:
         pass
+
+    def describe(self) -> dict[str, object]:
+        return {"reranker": self.name, "model": None}  # no model: the first stage's order is the ranking
 
     def rerank(self, requests: list[Request]) -> list[Result]:
         return [

@@ -92,11 +92,16 @@ def _convert_gguf(folder: Path, filename: str, target: Path) -> None:
         raise
 
 
+def is_packaged_minilm(name: str) -> bool:
+    """Whether ``name`` means the packaged all-MiniLM-L6-v2 (any case)."""
+    return name.strip().lower() in {alias.lower() for alias in MINILM_ALIASES}
+
+
 def resolve_model(name_or_path: str) -> str:
     """A local folder for packaged aliases, the name unchanged for paths and other hub ids."""
     if Path(name_or_path).exists():
         return str(name_or_path)
-    if name_or_path in MINILM_ALIASES:
+    if is_packaged_minilm(name_or_path):
         return str(packaged_minilm())
     if name_or_path in SMOLLM2_ALIASES:
         return str(packaged_smollm2())

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import Trainer
 
-from perank.training.model import PERankTrainingModel
+from perank.families.pe_rank.training.model import PERankTrainingModel
 
 TRAINER_WEIGHTS = "model.safetensors"
 

@@ -30,16 +30,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perank.modeling.encoder import PassageEncoder
-from perank.modeling.pe_rank import (
+from perank.backends.encoder import PassageEncoder
+from perank.backends.resolve import resolve_model
+from perank.backends.runtime import default_attn_implementation, default_dtype
+from perank.families.pe_rank.model import (
     CONFIG_NAME,
     PERankConfig,
     PERankModel,
-    default_attn_implementation,
-    default_dtype,
 )
-from perank.modeling.projector import build_projector
-from perank.modeling.resolve import resolve_model
+from perank.families.pe_rank.projector import build_projector
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +78,18 @@ def checkpoint_format(path: str | Path) -> str:
         f"{path}: not a PE-Rank checkpoint; expected {CONFIG_NAME} (perank format), {ADAPTER_CONFIG} (LoRA), "
         f"{LLM_CONFIG} with encoder_name plus weights (full) or {PROJECTOR_BIN} (projector-only)"
     )
+
+
+def is_pe_rank_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a local folder in one of the PE-Rank checkpoint layouts."""
+    local = Path(path)
+    if not local.is_dir():
+        return False
+    try:
+        checkpoint_format(local)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def load_pe_rank(

@@ -1,4 +1,4 @@
-"""Prompt texts for the listwise rankers, exactly as PE-Rank renders them (REFERENCE.md, "Prompts").
+"""PE-Rank's prompt texts (embedding-only and "w/ content"), exactly as PE-Rank renders them (REFERENCE.md).
 
 The text matters: the released checkpoint was trained on these strings. The user turn is
 ``prefix + passage lines + post``; it is rendered with the LLM's own chat template and
@@ -7,8 +7,9 @@ The text matters: the released checkpoint was trained on these strings. The user
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from perank.ranking.prompting import clean_passage, strip_tokens
 
 PLACEHOLDER = "<PLACEHOLDER>"
 RANK_TOKEN = "<RANK>"
@@ -35,34 +36,13 @@ _EMB_POST_QUERY_TOKEN = (
     "relevance to the search query, output the ranking in descending order. Only output the {n} unique special "
     "token in the ranking.\n\n"
 )
-_TEXT_PREFIX = (
-    "I will provide you with {n} passages.\nRank the passages based on their relevance to the search query: {query}.\n"
-)
-_TEXT_POST = (
-    "Search Query: {query}.\nRank the {n} relatively ordered passages above based on their relevance to the "
-    "search query, output the ranking in descending order. The output format should be [] > [] > ..., e.g., "
-    "[4] > [2] > ..., Only respond with the ranking results with {n} unique numbers, do not say anything else or "
-    "explain.\n\n"
-)
-# RankGPT's own numbering ("[1] passage"), offered as a variant of the text prompt.
-_RANKGPT_PREFIX = (
-    "I will provide you with {n} passages, each indicated by number identifier []. \n"
-    "Rank the passages based on their relevance to query: {query}.\n"
-)
-_RANKGPT_POST = (
-    "Search Query: {query}. \nRank the {n} passages above based on their relevance to the search query. The "
-    "passages should be listed in descending order using identifiers. The most relevant passages should be listed "
-    "first. The output format should be [] > [], e.g., [1] > [2]. Only response the ranking results, do not say "
-    "any word or explain."
-)
-
-PROMPT_MODES = ("embedding", "text-embedding", "text", "rankgpt")
+PROMPT_MODES = ("embedding", "text-embedding")
 QUERY_EMBEDDING_POSITIONS = ("prompt", "answer")
 
 
-def clean_passage(text: str) -> str:
-    """Strip the passage and rewrite ``[k]`` inside it to ``(k)`` so it cannot look like an identifier."""
-    return re.sub(r"\[(\d+)\]", r"(\1)", text.strip())
+def sanitize(text: str) -> str:
+    """Remove the passage-token strings from user text: they would add tokens that have no vector."""
+    return strip_tokens(text, (PLACEHOLDER, RANK_TOKEN))
 
 
 @dataclass(frozen=True)
@@ -77,8 +57,6 @@ class PromptSpec:
     def __post_init__(self) -> None:
         if self.mode not in PROMPT_MODES:
             raise ValueError(f"unknown prompt mode {self.mode!r}; choose one of {', '.join(PROMPT_MODES)}")
-        if self.query_embedding and self.mode not in ("embedding", "text-embedding"):
-            raise ValueError("a query-embedding token needs an embedding prompt mode")
         if not self.query_text and not self.query_embedding:
             raise ValueError("a prompt without the query text needs the query-embedding token")
         if self.query_embedding_position not in QUERY_EMBEDDING_POSITIONS:
@@ -87,10 +65,6 @@ class PromptSpec:
                 f"choose one of {', '.join(QUERY_EMBEDDING_POSITIONS)}"
             )
 
-    @property
-    def uses_embeddings(self) -> bool:
-        return self.mode in ("embedding", "text-embedding")
-
 
 def user_text(spec: PromptSpec, query: str, passages: list[str]) -> str:
     """The user turn for one window of passages (numbered from 1)."""
@@ -98,21 +72,11 @@ def user_text(spec: PromptSpec, query: str, passages: list[str]) -> str:
     query = query.strip() if spec.query_text else ""
     if spec.mode == "embedding":
         lines = [f"Passage {i}: [{PLACEHOLDER}]\n\n" for i in range(1, n + 1)]
-    elif spec.mode == "text-embedding":
+    else:
         lines = [f"Passage {i}: [{PLACEHOLDER}] {clean_passage(p)}\n\n" for i, p in enumerate(passages, 1)]
-    elif spec.mode == "text":
-        lines = [f"Passage {i}: {clean_passage(p)}\n\n" for i, p in enumerate(passages, 1)]
-    else:
-        lines = [f"[{i}] {clean_passage(p)}\n" for i, p in enumerate(passages, 1)]
-    if spec.uses_embeddings:
-        prefix = _EMB_PREFIX
-        in_prompt = spec.query_embedding and spec.query_embedding_position == "prompt"
-        post = _EMB_POST_QUERY_TOKEN if in_prompt else _EMB_POST
-    elif spec.mode == "text":
-        prefix, post = _TEXT_PREFIX, _TEXT_POST
-    else:
-        prefix, post = _RANKGPT_PREFIX, _RANKGPT_POST
-    return prefix.format(n=n, query=query) + "".join(lines) + post.format(n=n, query=query)
+    in_prompt = spec.query_embedding and spec.query_embedding_position == "prompt"
+    post = _EMB_POST_QUERY_TOKEN if in_prompt else _EMB_POST
+    return _EMB_PREFIX.format(n=n, query=query) + "".join(lines) + post.format(n=n, query=query)
 
 
 def messages(spec: PromptSpec, query: str, passages: list[str], ranking_turn: bool = False) -> list[dict[str, str]]:

@@ -1,0 +1,9 @@
+"""The shared ranking core, free of any model: the reranker interface and registry, and the strategies.
+
+- :mod:`~perank.ranking.base`: :class:`BaseReranker`, :func:`reorder` (the one way to build a result);
+- :mod:`~perank.ranking.registry`: ``@register``, :func:`build_reranker`, :func:`available_rerankers`;
+- :mod:`~perank.ranking.pointwise`: :class:`PointwiseReranker` (score pairs, sort);
+- :mod:`~perank.ranking.window`: :class:`WindowReranker` (batched sliding windows) and :class:`QueryState`;
+- :mod:`~perank.ranking.windows`, :mod:`~perank.ranking.parsing`, :mod:`~perank.ranking.prompting`: the
+  window schedule, the permutation parser, and prompt text hygiene.
+"""

@@ -1,0 +1,149 @@
+"""The contract every registered family keeps, checked on each family's tiny configuration.
+
+A new family gets these checks by adding one entry to ``TINY`` (the test below fails for a registered family
+without one): its results are permutations of the candidates with strictly decreasing scores and ranks 1..n;
+0, 1 and fewer-than-a-window candidates work; batch sizes 1 and 8 give the same rankings; ``describe()``
+names the family and its model; the public facade ``perank.Reranker`` reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from perank import Reranker, list_rerankers
+from perank.ranking.base import BaseReranker
+from perank.ranking.pointwise import PointwiseReranker
+from perank.ranking.registry import build_reranker, get_reranker_class
+from perank.types import Candidate, InputError, Query, Request, Result
+
+WINDOW = {"window_size": 4, "step": 2}
+
+
+def _tiny_llm(fx: dict[str, Any]) -> dict[str, Any]:
+    return {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer, **WINDOW}
+
+
+#: family name -> constructor options of its tiny configuration, given the session fixtures
+TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "identity": lambda fx: {},
+    "dense": lambda fx: {"model_path": str(fx["tiny_dirs"].encoder), "device": "cpu"},
+    "pe-rank": lambda fx: {"model": fx["tiny_model"], **WINDOW},
+    "listwise-text-embedding": lambda fx: {"model": fx["tiny_model"], **WINDOW},
+    "listwise-text": lambda fx: {**_tiny_llm(fx), "max_new_tokens": 24},
+}
+
+
+def canonical_families() -> list[str]:
+    """Each registered family once (aliases folded into the name the class registered first)."""
+    names = set()
+    for name in list_rerankers():
+        cls = get_reranker_class(name)
+        assert cls is not None
+        names.add(cls.name)
+    return sorted(names)
+
+
+def make_request(qid: str, n: int) -> Request:
+    texts = ["fleas live for months", "concrete floors cost", "a judgment declares rights", "flea eggs hatch"]
+    cands = [
+        Candidate(docid=f"{qid}-d{i}", text=f"{texts[i % len(texts)]} ({i})", score=float(n - i), rank=i + 1)
+        for i in range(n)
+    ]
+    return Request(query=Query(qid=qid, text=f"how long do fleas live {qid}"), candidates=cands)
+
+
+def check(request: Request, result: Result) -> None:
+    assert result.query == request.query
+    assert sorted(c.docid for c in result.candidates) == sorted(c.docid for c in request.candidates)
+    scores = [c.score for c in result.candidates]
+    assert all(a > b for a, b in zip(scores, scores[1:])), f"scores not strictly decreasing: {scores}"
+    assert [c.rank for c in result.candidates] == list(range(1, len(request.candidates) + 1))
+
+
+@pytest.fixture(scope="module")
+def fixtures(tiny_dirs, tiny_model) -> dict[str, Any]:
+    return {"tiny_dirs": tiny_dirs, "tiny_model": tiny_model}
+
+
+def build(name: str, fx: dict[str, Any], **extra: Any) -> BaseReranker:
+    return build_reranker(name, **{**TINY[name](fx), **extra})
+
+
+def test_every_registered_family_has_a_tiny_configuration() -> None:
+    missing = sorted(set(canonical_families()) - set(TINY))
+    assert not missing, f"add a tiny configuration to tests/test_contract.py::TINY for {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_results_are_permutations_with_decreasing_scores(name: str, fixtures) -> None:
+    ranker = build(name, fixtures)
+    requests = [make_request("a", 7), make_request("b", 3), make_request("c", 12)]
+    results = ranker.rerank(requests)
+    assert len(results) == len(requests)
+    for request, result in zip(requests, results):
+        check(request, result)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_zero_one_and_fewer_than_a_window(name: str, fixtures) -> None:
+    ranker = build(name, fixtures)
+    requests = [make_request("none", 0), make_request("one", 1), make_request("few", 3)]
+    results = ranker.rerank(requests)
+    for request, result in zip(requests, results):
+        check(request, result)
+    assert ranker.rerank([]) == []
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_batch_sizes_one_and_eight_agree(name: str, fixtures) -> None:
+    requests = [make_request(f"q{i}", n) for i, n in enumerate([7, 2, 9, 5, 1, 6, 8, 4])]
+    one = build(name, fixtures, **({"batch_size": 1} if name != "identity" else {}))
+    eight = build(name, fixtures, **({"batch_size": 8} if name != "identity" else {}))
+    singly = [one.rerank([r])[0] for r in requests]
+    together = eight.rerank(requests)
+    for a, b in zip(singly, together):
+        assert [c.docid for c in a.candidates] == [c.docid for c in b.candidates]
+        assert [c.score for c in a.candidates] == pytest.approx([c.score for c in b.candidates], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_describe_names_the_family_and_its_model(name: str, fixtures) -> None:
+    info = build(name, fixtures).describe()
+    assert info["reranker"] == name
+    assert "model" in info or "model_path" in info, f"describe() of {name} does not name its model: {info}"
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_public_facade_ranks_texts(name: str, fixtures) -> None:
+    ranker = Reranker(name, **TINY[name](fixtures))
+    assert ranker.name == name
+    docs = ["fleas live up to a year", "concrete costs money", "flea life cycle is weeks"]
+    result = ranker.rank("how long is the life cycle of a flea", docs)
+    assert sorted(c.docid for c in result.candidates) == ["0", "1", "2"]
+    assert [c.text for c in result.top_k(3)] and len(result.top_k(2)) == 2
+    if isinstance(ranker.family, PointwiseReranker):
+        pairs = [("how long do fleas live", d) for d in docs]
+        scores = ranker.compute_score(pairs)
+        assert isinstance(scores, list) and len(scores) == 3
+        assert ranker.compute_score(pairs[0]) == pytest.approx(scores[0], abs=1e-5)
+        normalized = ranker.compute_score(pairs, normalize=True)
+        assert all(0.0 <= s <= 1.0 for s in normalized)
+        # ranking agrees with the pair scores
+        by_score = sorted(range(3), key=lambda i: -scores[i])
+        assert [c.docid for c in result.candidates] == [str(i) for i in by_score]
+    else:
+        with pytest.raises(InputError, match="no per-pair score"):
+            ranker.compute_score([("q", "p")])
+
+
+def test_facade_refuses_unknown_names_and_bad_docs() -> None:
+    with pytest.raises(InputError, match="unknown reranker 'nope'"):
+        Reranker("nope")
+    ranker = Reranker("identity")
+    with pytest.raises(InputError, match="not one string"):
+        ranker.rank("q", "a single string")
+    with pytest.raises(InputError, match=r"pairs\[0\]"):
+        build_reranker("dense", model_path=None).compute_score([("only one",)])  # type: ignore[list-item]
