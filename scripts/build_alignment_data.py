@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
+from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.families.pe_rank.prompts import PLACEHOLDER  # noqa: E402
 from perank.io import atomic_write, read_retrieval_results  # noqa: E402
 
@@ -121,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_guarded(main))

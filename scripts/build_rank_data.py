@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Build stage-2 (learning-to-rank) data: candidates + a teacher ranking -> train.jsonl windows.
 
-Candidates come from retrieval results (``--retrieval-results``, JSONL or rank_llm JSON) or from a small
-built-in BM25 over a BEIR corpus (``--corpus`` + ``--topics``, for sets such as ArguAna that ship no run).
+Candidates come from retrieval results (``--retrieval-results``, JSONL or rank_llm JSON) or from the
+package's embedded BM25 (bm25s with Lucene analysis, as ``--backend bm25s`` retrieves) over a BEIR corpus
+(``--corpus`` + ``--topics``, for sets such as ArguAna that ship no run).
 The teacher orders each query's candidates:
 
 - ``qrels``: by judged grade (unjudged = 0), ties by first-stage rank (``--tie-break rank``) or by the dense
@@ -27,61 +28,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
-import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 from perank.backends.embedding_cache import text_key  # noqa: E402  (the key training's --embedding_cache reads)
+from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.families.pe_rank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages  # noqa: E402
 from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
-from perank.types import Candidate, Query, Request  # noqa: E402
-
-_TOKEN = re.compile(r"[a-z0-9]+")
+from perank.retrieval.api import bm25s_batches, search_topics  # noqa: E402
+from perank.retrieval.bm25s_backend import beir_passage_text, build_bm25s_index  # noqa: E402
+from perank.types import Candidate, Request  # noqa: E402
 
 
 def bm25_requests(corpus: Path, topics: Path, topk: int, max_queries: int, seed: int) -> list[Request]:
-    """A small in-memory BM25 (k1=0.9, b=0.4, Pyserini's defaults) for corpora of a few thousand passages."""
-    docs = [(d, f"Title: {t} Content: {x}" if t else x) for d, t, x in read_corpus(corpus)]
+    """The package's embedded BM25 (bm25s, Lucene analysis, k1=0.9, b=0.4) over a BEIR corpus, built in memory.
+
+    Queries are shuffled with ``seed`` before ``max_queries`` are taken, so a subset is a random sample. A
+    BEIR query can retrieve itself (ArguAna): its own document is dropped, as Pyserini's ``--remove-query``
+    does. Title-less passages stay plain text, as in ``build_small_mix.py``.
+    """
+    docs = list(read_corpus(corpus))
+    texts = {d: beir_passage_text(t, x) if t else x for d, t, x in docs}
     queries = list(read_topics(topics).items())
     random.Random(seed).shuffle(queries)
     if max_queries:
         queries = queries[:max_queries]
-    tfs = [Counter(_TOKEN.findall(text.lower())) for _, text in docs]
-    lengths = [sum(tf.values()) for tf in tfs]
-    avg = sum(lengths) / max(1, len(lengths))
-    df: Counter[str] = Counter()
-    postings: dict[str, list[int]] = {}
-    for i, tf in enumerate(tfs):
-        for term in tf:
-            df[term] += 1
-            postings.setdefault(term, []).append(i)
-    n_docs = len(docs)
-    k1, b = 0.9, 0.4
-    out = []
-    for qid, text in queries:
-        scores: dict[int, float] = {}
-        for term in set(_TOKEN.findall(text.lower())):
-            if term not in df:
-                continue
-            idf = math.log(1 + (n_docs - df[term] + 0.5) / (df[term] + 0.5))
-            for i in postings[term]:
-                tf = tfs[i][term]
-                scores[i] = scores.get(i, 0.0) + idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[i] / avg))
-        top = sorted(scores.items(), key=lambda kv: -kv[1])[:topk]
-        # a BEIR query can retrieve itself (ArguAna): drop exact self-matches
-        cands = [
-            Candidate(docid=docs[i][0], text=docs[i][1], score=s, rank=r)
-            for r, (i, s) in enumerate(top, 1)
-            if docs[i][0] != qid
-        ]
-        if cands:
-            out.append(Request(Query(qid, text), cands))
-    return out
+    index = build_bm25s_index(docs)
+    return search_topics(
+        dict(queries), bm25s_batches(index), lambda hit: texts[hit.docid], topk, remove_query=True, desc="bm25"
+    )
 
 
 def dense_scores(
@@ -202,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_argument_group("candidates")
     src.add_argument("--retrieval-results", type=Path, help="retrieval results JSONL / rank_llm JSON")
-    src.add_argument("--corpus", type=Path, help="BEIR corpus JSONL(.gz), with --topics: built-in BM25")
+    src.add_argument("--corpus", type=Path, help="BEIR corpus JSONL(.gz), with --topics: embedded BM25 (bm25s)")
     src.add_argument("--topics", type=Path, help="topics (TSV or BEIR queries JSONL)")
     src.add_argument("--max-queries", type=int, default=0, help="use at most this many queries (0 = all)")
     src.add_argument("--candidates-topk", type=int, default=100)
@@ -264,4 +241,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_guarded(main))

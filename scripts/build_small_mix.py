@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.io import read_corpus, read_qrels, read_retrieval_results, read_topics, write_retrieval_results  # noqa: E402
 from perank.retrieval.api import bm25s_batches, search_topics  # noqa: E402
 from perank.retrieval.bm25s_backend import beir_passage_text, build_bm25s_index  # noqa: E402
@@ -119,4 +120,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_guarded(main))

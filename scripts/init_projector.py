@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from perank.backends.embedding_cache import text_key  # noqa: E402
 from perank.backends.resolve import resolve_model  # noqa: E402
+from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.families.pe_rank.projector import build_projector  # noqa: E402
 
 
@@ -138,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_guarded(main))

@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.io import atomic_write  # noqa: E402
 
 
@@ -63,4 +64,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_guarded(main))

@@ -10,8 +10,9 @@ import pytest
 
 from perank.cli import evaluate, trec_eval
 from perank.io import read_retrieval_results
-from perank.pipeline import partial_path, run_file_name, run_pipeline
+from perank.pipeline import run_pipeline
 from perank.ranking.base import BaseReranker
+from perank.runs import partial_path, run_file_name
 from perank.types import Candidate, InputError, Request, Result
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from perank.ranking.registry import available_rerankers
+
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "rerank_latency.py"
+BENCHMARKS = REPO / "benchmarks"
+SCRIPT = BENCHMARKS / "rerank_latency.py"
 
 ENTRY_FIELDS = {
     "reranker",
@@ -27,17 +32,17 @@ ENTRY_FIELDS = {
 CONFIG_FIELDS = {"batch_size", "decode_mode", "device", "dtype", "n_queries"}
 
 
-def _registered(name: str) -> bool:
-    sys.path.insert(0, str(REPO / "benchmarks"))
+def _bench(module: str) -> ModuleType:
+    """A module of the benchmark package ``benchmarks/rerank_latency/`` (``benchmarks/`` is not on the path)."""
+    sys.path.insert(0, str(BENCHMARKS))
     try:
-        import rerank_latency
-
-        rerank_latency._import_families()
-        from perank.ranking.base import _REGISTRY
-
-        return name in _REGISTRY
+        return importlib.import_module(f"rerank_latency.{module}")
     finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _registered(name: str) -> bool:
+    return name in available_rerankers()
 
 
 def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
@@ -66,7 +71,9 @@ def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
         "120",
         *extra,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # from another folder: the script and the workers it starts must not depend on the working directory
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((tmp_path / "rerank_latency_smoke.json").read_text())
 
@@ -116,15 +123,39 @@ def test_synthetic_tiny_benchmark(tmp_path):
     assert (tmp_path / "rerank_latency_smoke.png").stat().st_size > 0
 
 
+def test_help_from_any_folder(tmp_path):
+    """The launcher script finds its package and parses its options wherever it is started from."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "--synthetic {mistral-7b,tiny}" in proc.stdout and "--embedding-cache" in proc.stdout
+
+
+def test_unknown_configuration_is_refused():
+    """``--only``/``--skip`` are checked before any model loads; the cached configuration needs its cache."""
+    select = _bench("configs").select_configs
+    assert select(None, "", None)[-1] == "listwise-text"
+    assert select(None, "listwise-text", "/tmp/cache.sqlite")[-1] == "pe-rank-cached"
+    with pytest.raises(SystemExit, match="unknown configuration"):
+        select("pe-rank,nope", "", None)
+    with pytest.raises(SystemExit, match="needs --embedding-cache"):
+        select("pe-rank-cached", "", None)
+
+
+def test_markdown_reproduces_the_cpu_record():
+    """The committed CPU record's table is what ``report.markdown`` writes from its JSON (``--replot``)."""
+    report = _bench("report")
+    results = BENCHMARKS / "results"
+    entries = json.loads((results / "rerank_latency_cpu.json").read_text())
+    assert (results / "rerank_latency_cpu.md").read_text().startswith(report.markdown(entries, entries[0]["run"]))
+
+
 def test_percentile_and_ratios():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import rerank_latency as rl
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
-    assert rl.percentile([1.0], 90) == 1.0
-    assert rl.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
-    assert rl.percentile([0.0, 10.0], 90) == pytest.approx(9.0)
+    percentile, ratios = _bench("measures").percentile, _bench("report").ratios
+    assert percentile([1.0], 90) == 1.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert percentile([0.0, 10.0], 90) == pytest.approx(9.0)
     entries = [
         {
             "name": "pe-rank",
@@ -136,7 +167,7 @@ def test_percentile_and_ratios():
         {"name": "pe-rank-batched", "reranker": "pe-rank", "median_latency_s": 4.0, "queries_per_s": 2.5},
         {"name": "listwise-text", "reranker": "listwise-text", "median_latency_s": 6.0, "queries_per_s": 0.2},
     ]
-    got = {d: v for d, v, _ in rl.ratios(entries)}
+    got = {d: v for d, v, _ in ratios(entries)}
     assert got["listwise-text / pe-rank median latency (batch 1)"] == pytest.approx(6.0)
     assert got["pe-rank batched / batch-1 queries per second"] == pytest.approx(2.5)
     assert got["pe-rank greedy / single-pass median latency"] is None

@@ -18,9 +18,10 @@ import torch
 from conftest import TinyDirs, build_tiny_model
 from safetensors.torch import save_file
 
-from perank.families.pe_rank.checkpoint import base_model_type, checkpoint_format, infer_projector_type, load_pe_rank
+from perank.families.pe_rank.checkpoint import checkpoint_format, load_pe_rank
 from perank.families.pe_rank.projector import build_projector
 from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
+from perank.families.pe_rank.released import base_model_type, infer_projector_type
 from perank.families.pe_rank.reranker import PERankReranker
 from perank.types import Candidate, Query, Request
 

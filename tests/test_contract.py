@@ -128,7 +128,7 @@ def test_public_facade_ranks_texts(name: str, fixtures) -> None:
         pairs = [("how long do fleas live", d) for d in docs]
         scores = ranker.compute_score(pairs)
         assert isinstance(scores, list) and len(scores) == 3
-        assert ranker.compute_score(pairs[0]) == pytest.approx(scores[0], abs=1e-5)
+        assert ranker.compute_score(pairs[0]) == pytest.approx([scores[0]], abs=1e-5)
         normalized = ranker.compute_score(pairs, normalize=True)
         assert all(0.0 <= s <= 1.0 for s in normalized)
         # ranking agrees with the pair scores

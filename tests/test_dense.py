@@ -20,7 +20,7 @@ MS = REPO / "data" / "msmarco-passage"
 
 @pytest.fixture(scope="module")
 def dense() -> DenseReranker:
-    reranker = build_reranker("dense", device="cpu", window_size=20)  # unknown keywords are ignored
+    reranker = build_reranker("dense", device="cpu")
     assert isinstance(reranker, DenseReranker)
     return reranker
 

@@ -27,7 +27,9 @@ def check_result(request: Request, result) -> None:
 
 
 def test_registered_names_and_unknown_kwargs(tiny_model):
-    ranker = build_reranker("pe-rank", model=tiny_model, batch_size=2, topk=100, retriever="bm25")
+    ranker = build_reranker("pe-rank", model=tiny_model, batch_size=2)
+    with pytest.raises(InputError, match="has no option 'topk'"):
+        build_reranker("pe-rank", model=tiny_model, topk=100)  # options are never silently ignored
     assert isinstance(ranker, PERankReranker) and ranker.name == "pe-rank"
     assert isinstance(build_reranker("listwise-embedding", model=tiny_model), PERankReranker)
     text = build_reranker("listwise-text-embedding", model=tiny_model)
@@ -214,7 +216,7 @@ def test_end_to_end_real_dl19_queries(tmp_path):
     requests = [Request(r.query, r.candidates[:25]) for r in read_retrieval_results(data)[:2]]
     ckpt = tmp_path / "pe-rank-smollm2-minilm-untrained"
     assert assemble(["--llm", "smollm2", "--encoder", "all-minilm-l6-v2", "--output", str(ckpt)]) == 0
-    ranker = build_reranker("pe-rank", model_path=str(ckpt), device="cpu", batch_size=2, topk=25)
+    ranker = build_reranker("pe-rank", model_path=str(ckpt), device="cpu", batch_size=2)
     results = ranker.rerank(requests)
     for request, result in zip(requests, results):
         check_result(request, result)

@@ -12,10 +12,11 @@ import pytest
 from perank.cli.evaluate import DEFAULT_RERANKER, FALLBACK_RERANKER, accepted_kwargs, default_reranker, main
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.metrics import metrics_path
-from perank.pipeline import partial_path, run_pipeline
+from perank.pipeline import run_pipeline
 from perank.ranking.base import BaseReranker, reorder
 from perank.ranking.registry import available_rerankers
-from perank.types import Request, Result
+from perank.runs import partial_path
+from perank.types import InputError, Request, Result
 
 REPO = Path(__file__).resolve().parents[1]
 DL19_JSON = REPO / "data" / "msmarco-passage" / "retrieve_results_dl19.json"
@@ -158,7 +159,7 @@ def test_default_reranker_prefers_pe_rank() -> None:
     assert default_reranker() == expected
 
 
-def test_unknown_kwargs_are_dropped_for_strict_constructors() -> None:
+def test_shared_options_are_dropped_for_families_without_them(capsys) -> None:
     from perank.ranking import registry
 
     class Strict(BaseReranker):
@@ -171,6 +172,9 @@ def test_unknown_kwargs_are_dropped_for_strict_constructors() -> None:
     registry.register("test-strict")(Strict)
     try:
         assert accepted_kwargs("test-strict", {"model_path": "m", "window_size": 20}) == {"model_path": "m"}
-        assert accepted_kwargs("identity", {"window_size": 20}) == {"window_size": 20}  # takes **kwargs
+        assert accepted_kwargs("identity", {"window_size": 20}) == {}
+        assert capsys.readouterr().err.count("does not use --window-size; ignored") == 2
+        with pytest.raises(InputError, match="has no option 'batch_sise' \\(did you mean"):
+            accepted_kwargs("dense", {"batch_sise": 4})
     finally:
         registry._REGISTRY.pop("test-strict", None)

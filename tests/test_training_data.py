@@ -9,6 +9,7 @@ import pytest
 from training_fixtures import align_row, rank_row, tiny_models, write_jsonl  # noqa: F401
 
 from perank.families.pe_rank.training.data import AlignmentCollator, AlignmentDataset, RankCollator, RankDataset
+from perank.training.jsonl import MAX_REPORTED_ERRORS, RowErrors
 from perank.types import InputError
 
 
@@ -98,6 +99,17 @@ def test_all_errors_reported(tmp_path: Path, tokenizer) -> None:
     with pytest.raises(InputError, match="2 bad training row") as info:
         RankDataset(path, tokenizer, 2048)
     assert f"{path}:1:" in str(info.value) and f"{path}:3:" in str(info.value)
+
+
+def test_at_most_twenty_errors_are_listed(tmp_path: Path) -> None:
+    errors = RowErrors(tmp_path / "t.jsonl")
+    for lineno in range(1, MAX_REPORTED_ERRORS + 6):
+        errors.add(lineno, "bad")
+    with pytest.raises(InputError, match=f"{MAX_REPORTED_ERRORS + 5} bad training row") as info:
+        errors.raise_if_any()
+    msg = str(info.value)
+    assert f"t.jsonl:{MAX_REPORTED_ERRORS}: bad" in msg and f"t.jsonl:{MAX_REPORTED_ERRORS + 1}:" not in msg
+    assert msg.endswith("... and 5 more") and MAX_REPORTED_ERRORS == 20
 
 
 def test_alignment_rows(tmp_path: Path, tokenizer) -> None:

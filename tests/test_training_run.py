@@ -50,8 +50,8 @@ def test_stage1_then_stage2_with_resume(tmp_path: Path, tiny_models: tuple[str, 
     assert main(args + ["--max_steps", "2"] + COMMON) == 0
     assert (s2 / "checkpoint-2" / "model.safetensors").exists()
     # the resumed run continues from step 2 (found automatically in output_dir); the projector setting of the
-    # checkpoint (query_embedding) wins even if the command line forgets it
-    resumed = [a for a in args if a != "--query_embedding"] + ["--max_steps", "3"]
+    # checkpoint (query_embedding) wins even if the command line forgets it; --family may sit anywhere
+    resumed = [a for a in args if a != "--query_embedding"] + ["--family", "pe-rank", "--max_steps", "3"]
     assert main(resumed + COMMON) == 0
     state = json.loads((s2 / "trainer_state.json").read_text())
     assert state["global_step"] == 3

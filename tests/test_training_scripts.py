@@ -52,8 +52,8 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
     from conftest import write_tiny_llm
 
     from perank.backends.embedding_cache import text_key
-    from perank.cli.train import load_projector_weights
     from perank.families.pe_rank.projector import build_projector
+    from perank.families.pe_rank.training.runner import load_projector_weights
 
     init = load_script("init_projector")
     llm = write_tiny_llm(tmp_path / "llm")

@@ -55,11 +55,9 @@ class Reranker:
         """A batch of requests, one result each, in the same order."""
         return self.family.rerank(requests)
 
-    def compute_score(
-        self, pairs: tuple[str, str] | Sequence[tuple[str, str]], normalize: bool = False
-    ) -> float | list[float]:
-        """FlagEmbedding's ``compute_score`` on a pointwise family: one pair gives a float, a list a list;
-        ``normalize=True`` applies the sigmoid. Listwise families rank lists, not pairs, and refuse."""
+    def compute_score(self, pairs: tuple[str, str] | Sequence[tuple[str, str]], normalize: bool = False) -> list[float]:
+        """FlagEmbedding's ``compute_score`` on a pointwise family: a list of scores, one per pair (also for a
+        single pair); ``normalize=True`` applies the sigmoid. Listwise families rank lists, not pairs, and refuse."""
         from perank.ranking.pointwise import PointwiseReranker
 
         if not isinstance(self.family, PointwiseReranker):

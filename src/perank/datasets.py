@@ -137,3 +137,22 @@ def get_dataset(name: str) -> DatasetSpec:
     if key not in DATASETS:
         raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return DATASETS[key]
+
+
+def find_qrels(dataset: str | None, qrels: str | os.PathLike[str] | None = None) -> Path | None:
+    """The qrels to score ``dataset`` with: ``qrels`` (which must exist), else the shipped file, else None.
+
+    None leaves the decision to the caller, because a missing qrels file means different things: the
+    pipeline still writes its run (unscored), while ``trec_eval`` has nothing to do and fails, with
+    :meth:`DatasetSpec.require`'s message saying how to get the file. An explicit path is checked first,
+    so a typo fails in a second rather than after hours of reranking.
+    """
+    if qrels is not None:
+        path = Path(qrels)
+        if not path.is_file():
+            raise InputError(f"{path}: qrels file not found")
+        return path
+    if dataset is None:  # one's own candidates: only an explicit qrels file scores them
+        return None
+    path = get_dataset(dataset).local("qrels_file")
+    return path if path is not None and path.exists() else None

@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -62,6 +63,10 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         raise
 
 
+#: what reading a damaged or mislabelled ``.gz`` file raises
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
 def _open_text(path: PathLike) -> IO[str]:
     """Open a text file (gzip when the name ends in .gz) and fail with a clear message if it is missing."""
     path = Path(path)
@@ -88,15 +93,19 @@ def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
     Lines are read as bytes and decoded one by one: a text-mode reader decodes ahead in 8 KiB chunks,
     so its error would name whichever line happened to trigger the chunk rather than the bad one.
     """
-    with _open_binary(path) as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-            if line.endswith("\r\n"):
-                line = line[:-2] + "\n"
-            yield lineno, line
+    lineno = 0
+    try:
+        with _open_binary(path) as handle:
+            for lineno, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+                if line.endswith("\r\n"):
+                    line = line[:-2] + "\n"
+                yield lineno, line
+    except GZIP_ERRORS as exc:
+        raise InputError(f"{path}:{lineno + 1}: not a valid gzip file ({exc})") from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -104,16 +113,41 @@ def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
 # --------------------------------------------------------------------------------------------------
 
 
+def finite_float(value: Any, what: str, where: str) -> float:
+    """``value`` as a finite float, or an :class:`InputError` naming ``what`` and ``where``: a NaN or infinite
+    score would sort anywhere (trec_eval and every ranking sort treat it arbitrarily), so none is ever read."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InputError(f"{where}: {what} {value!r} is not a number")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError) as exc:
+        raise InputError(f"{where}: {what} {value!r} is not a number") from exc
+    if not math.isfinite(number):
+        raise InputError(f"{where}: {what} {value!r} is not finite")
+    return number
+
+
+def _id(value: Any, what: str, where: str) -> str:
+    """A query or document id: a non-empty string or an integer (JSON numbers are common for ids)."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        raise InputError(f"{where}: {what} {value!r} is not a string or integer id")
+    if isinstance(value, str) and any(ch.isspace() for ch in value):
+        raise InputError(f"{where}: {what} {value!r} contains whitespace (TREC files could not hold it)")
+    return str(value)
+
+
 def _request_from_obj(obj: Any, where: str) -> Request:
     """Build a request from one ``{"query", "hits"}`` object, validating every field it needs."""
     if not isinstance(obj, dict) or "query" not in obj or "hits" not in obj:
         raise InputError(f"{where}: expected an object with 'query' and 'hits'")
+    if not isinstance(obj["query"], str):
+        raise InputError(f"{where}: 'query' must be a string")
     hits = obj["hits"]
     if not isinstance(hits, list):
         raise InputError(f"{where}: 'hits' must be a list")
     if not hits:
         raise InputError(f"{where}: empty hit list for query {obj['query']!r}; nothing to rerank")
-    qid = obj.get("qid")
+    qid = None if obj.get("qid") is None else _id(obj["qid"], "qid", where)
     candidates: list[Candidate] = []
     seen: set[str] = set()
     for i, hit in enumerate(hits):
@@ -122,26 +156,26 @@ def _request_from_obj(obj: Any, where: str) -> Request:
         missing = [k for k in ("docid", "content") if k not in hit]
         if missing:
             raise InputError(f"{where}: hit {i} lacks {', '.join(missing)}")
-        hit_qid = hit.get("qid", qid)
-        if hit_qid is None:
+        if not isinstance(hit["content"], str):
+            raise InputError(f"{where}: hit {i} 'content' must be a string")
+        if hit.get("qid", qid) is None:
             raise InputError(f"{where}: hit {i} has no 'qid'")
+        hit_qid = _id(hit.get("qid", qid), f"hit {i} qid", where)
         if qid is None:
             qid = hit_qid
-        elif str(hit_qid) != str(qid):
+        elif hit_qid != qid:
             raise InputError(f"{where}: hit {i} has qid {hit_qid!r}, expected {qid!r}")
-        docid = str(hit["docid"])
+        docid = _id(hit["docid"], f"hit {i} docid", where)
         if docid in seen:
             logger.warning("%s: duplicate docid %s for query %s dropped", where, docid, qid)
             continue
         seen.add(docid)
-        try:
-            score = float(hit.get("score", 0.0))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{where}: hit {i} has a non-numeric score {hit.get('score')!r}") from exc
-        candidates.append(
-            Candidate(docid=docid, text=str(hit["content"]), score=score, rank=int(hit.get("rank", i + 1)))
-        )
-    return Request(query=Query(qid=str(qid), text=str(obj["query"])), candidates=candidates)
+        score = finite_float(hit.get("score", 0.0), f"hit {i} score", where)
+        rank = hit.get("rank", i + 1)
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise InputError(f"{where}: hit {i} rank {rank!r} is not an integer")
+        candidates.append(Candidate(docid=docid, text=hit["content"], score=score, rank=rank))
+    return Request(query=Query(qid=str(qid), text=obj["query"]), candidates=candidates)
 
 
 def request_to_obj(request: Request | Result) -> dict[str, Any]:
@@ -161,6 +195,16 @@ def request_to_obj(request: Request | Result) -> dict[str, Any]:
     }
 
 
+def json_line(line: str, where: str) -> Any:
+    """One JSON value; malformed (or absurdly nested) JSON is an error naming the line."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{where}: JSON nested too deeply") from exc
+
+
 def read_retrieval_results(path: PathLike) -> list[Request]:
     """Read retrieval results, either JSONL (one query a line) or a rank_llm-style JSON array."""
     path = Path(path)
@@ -177,11 +221,7 @@ def read_retrieval_results(path: PathLike) -> list[Request]:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
-        request = _request_from_obj(obj, where)
+        request = _request_from_obj(json_line(line, where), where)
         if request.query.qid in seen_qids:
             raise InputError(f"{where}: query {request.query.qid} appears twice")
         seen_qids.add(request.query.qid)
@@ -201,6 +241,10 @@ def read_rank_llm_json(path: PathLike) -> list[Request]:
         raise InputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}: JSON nested too deeply") from exc
+    except GZIP_ERRORS as exc:
+        raise InputError(f"{path}: not a valid gzip file ({exc})") from exc
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON array of query objects")
     return [_request_from_obj(obj, f"{path}: item {i}") for i, obj in enumerate(data)]
@@ -264,10 +308,7 @@ def read_trec_run(path: PathLike) -> dict[str, dict[str, float]]:
         if len(parts) != 6:
             raise InputError(f"{path}:{lineno}: expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
         qid, _, docid, _, score, _ = parts
-        try:
-            value = float(score)
-        except ValueError as exc:
-            raise InputError(f"{path}:{lineno}: score {score!r} is not a number") from exc
+        value = finite_float(score, "score", f"{path}:{lineno}")
         docs = run.setdefault(qid, {})
         if docid in docs:
             raise InputError(f"{path}:{lineno}: docid {docid} appears twice for query {qid}")
@@ -308,11 +349,11 @@ def read_topics(path: PathLike) -> dict[str, str]:
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
-            try:
-                obj = json.loads(line)
-                topics[str(obj["_id"])] = str(obj["text"])
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise InputError(f"{path}:{lineno}: expected a JSON object with '_id' and 'text'") from exc
+            where = f"{path}:{lineno}"
+            obj = json_line(line, where)
+            if not isinstance(obj, dict) or "_id" not in obj or not isinstance(obj.get("text"), str):
+                raise InputError(f"{where}: expected a JSON object with '_id' and 'text'")
+            topics[_id(obj["_id"], "_id", where)] = obj["text"]
             continue
         parts = line.rstrip("\n").split("\t", 1)
         if len(parts) != 2:
@@ -328,8 +369,9 @@ def read_corpus(path: PathLike) -> Iterator[tuple[str, str, str]]:
     for lineno, line in _lines(path):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-            yield str(obj["_id"]), str(obj.get("title") or ""), str(obj.get("text") or "")
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise InputError(f"{path}:{lineno}: expected a JSON object with '_id', 'title', 'text'") from exc
+        where = f"{path}:{lineno}"
+        obj = json_line(line, where)
+        fields = ("title", "text")
+        if not isinstance(obj, dict) or "_id" not in obj or any(not isinstance(obj.get(k) or "", str) for k in fields):
+            raise InputError(f"{where}: expected a JSON object with '_id', 'title', 'text'")
+        yield _id(obj["_id"], "_id", where), obj.get("title") or "", obj.get("text") or ""

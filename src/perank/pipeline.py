@@ -1,30 +1,24 @@
 """Retrieve -> rerank -> write -> score, resumable, for any registered reranker.
 
-Reranking with an LLM takes hours on a CPU, so the pipeline never loses finished work: after each batch the
-reranked queries are appended (and fsynced) to ``<run>.partial.jsonl``; a rerun with the same settings
-skips them. Only when every query is done is the TREC run written, atomically, in the input query order,
-and the progress file removed. A crash can at worst truncate the progress file's last line, which is then
-dropped with a warning (that query is reranked again; none is ever counted twice).
-
-Every result is checked against its request (same docids, each once) before it is saved, so a buggy
-reranker fails loudly, naming the query and the document, instead of producing a run that silently scores
-documents that were never candidates.
+After each batch the reranked queries are appended to the run's progress file (see :mod:`perank.runs` for
+its name, format and checks); a rerun with the same settings skips them. Only when every query is done is
+the TREC run written, atomically, in the input query order, its metrics and accounting saved beside it, and
+the progress file removed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
 import statistics
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perank.io import append_jsonl, atomic_write, read_retrieval_results, write_trec_run
+from perank.datasets import find_qrels, get_dataset
+from perank.io import append_jsonl, read_retrieval_results, write_trec_run
 from perank.metrics import (
     count_scored_queries,
     evaluate_run,
@@ -34,7 +28,21 @@ from perank.metrics import (
 )
 from perank.ranking.base import BaseReranker
 from perank.ranking.registry import build_reranker
-from perank.types import Candidate, InputError, Request, Result
+from perank.runs import (
+    check_result,
+    comparable,
+    default_output_dir,
+    load_progress,
+    partial_path,
+    progress_header,
+    progress_record,
+    run_file_name,
+    run_label,
+    run_settings,
+    safe_name,
+    settings_differences,
+)
+from perank.types import InputError, Request, Result
 
 logger = logging.getLogger(__name__)
 
@@ -47,53 +55,12 @@ CORE_STATS = ("latency_s", "tokens_processed", "tokens_generated")
 
 
 # --------------------------------------------------------------------------------------------------
-# naming
-# --------------------------------------------------------------------------------------------------
-
-
-def run_label(reranker: BaseReranker) -> str:
-    """The ``{model-or-reranker-name}`` part of a run's file name.
-
-    A reranker may choose it (``describe()["run_label"]``); otherwise it is the last path component of
-    ``describe()["model"]`` (``liuqi6777/pe-rank-mistral-jina`` -> ``pe-rank-mistral-jina``), else the
-    reranker's registry name. Characters unsafe in file names become ``-``.
-    """
-    info = reranker.describe()
-    label = info.get("run_label")
-    if not label and info.get("model"):
-        label = Path(str(info["model"]).rstrip("/")).name
-    return _safe_name(str(label or reranker.name or type(reranker).__name__))
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "run"
-
-
-def default_output_dir() -> Path:
-    """``results/reranking_results/`` (under ``$PERANK_RESULTS`` when set)."""
-    from perank.datasets import results_dir
-
-    return results_dir() / "reranking_results"
-
-
-def run_file_name(dataset: str, label: str, topk: int) -> str:
-    """``eval_{dataset}_{label}_top{topk}.txt``, as the original PE-Rank names its runs."""
-    return f"eval_{dataset}_{_safe_name(label)}_top{topk}.txt"
-
-
-def partial_path(run_path: PathLike) -> Path:
-    """The progress file of a run: its full name plus ``.partial.jsonl``, beside it."""
-    run_path = Path(run_path)
-    return run_path.with_name(run_path.name + ".partial.jsonl")
-
-
-# --------------------------------------------------------------------------------------------------
-# candidates and qrels
+# candidates
 # --------------------------------------------------------------------------------------------------
 
 
 def load_candidates(
-    dataset: str,
+    dataset: str | None,
     *,
     retriever: str = "bm25",
     topk: int = 100,
@@ -125,137 +92,6 @@ def _retrieved(dataset: str, retriever: str, topk: int, backend: str) -> list[Re
         logger.info("%s not found; running %s retrieval for %s first", path, retriever, dataset)
         path = Path(run_retrieval(dataset, retriever, topk, backend))
     return read_retrieval_results(path)
-
-
-def resolve_qrels(dataset: str, qrels: PathLike | None) -> Path | None:
-    """The qrels to score with: the given file (must exist), else the dataset's shipped one, else None.
-
-    Checked before reranking starts, so a wrong path fails in a second rather than after hours.
-    """
-    if qrels is not None:
-        path = Path(qrels)
-        if not path.is_file():
-            raise InputError(f"{path}: qrels file not found")
-        return path
-    from perank.datasets import get_dataset
-
-    path = get_dataset(dataset).local("qrels_file")
-    return path if path is not None and path.exists() else None
-
-
-# --------------------------------------------------------------------------------------------------
-# validation and the progress file
-# --------------------------------------------------------------------------------------------------
-
-
-def check_result(request: Request, result: Result) -> None:
-    """Fail unless ``result`` ranks exactly the request's candidates, each once, with finite scores."""
-    qid = request.query.qid
-    if result.query.qid != qid:
-        raise InputError(f"reranker returned query {result.query.qid} where {qid} was expected")
-    expected = {c.docid for c in request.candidates}
-    seen: set[str] = set()
-    for cand in result.candidates:
-        if cand.docid not in expected:
-            raise InputError(f"query {qid}: docid {cand.docid} is not among the query's candidates")
-        if cand.docid in seen:
-            raise InputError(f"query {qid}: docid {cand.docid} ranked twice")
-        seen.add(cand.docid)
-        if not math.isfinite(float(cand.score)):
-            raise InputError(f"query {qid}: docid {cand.docid} has a non-finite score {cand.score}")
-    missing = expected - seen
-    if missing:
-        raise InputError(
-            f"query {qid}: docid {sorted(missing)[0]} missing from the reranked list ({len(missing)} missing)"
-        )
-
-
-def _record(result: Result) -> dict[str, Any]:
-    """The progress-file line of a finished query (no passage text: the candidates file has it)."""
-    return {
-        "qid": result.query.qid,
-        "query": result.query.text,
-        "hits": [{"docid": c.docid, "rank": r, "score": c.score} for r, c in enumerate(result.candidates, start=1)],
-        "stats": result.stats,
-    }
-
-
-def _from_record(obj: Any, request: Request, where: str) -> Result:
-    """Rebuild a result from a progress line, checking it against the current candidates."""
-    try:
-        texts = {c.docid: c.text for c in request.candidates}
-        cands = [
-            Candidate(docid=str(h["docid"]), text=texts.get(str(h["docid"]), ""), score=float(h["score"]), rank=r)
-            for r, h in enumerate(obj["hits"], start=1)
-        ]
-        stats = dict(obj.get("stats") or {})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{where}: not a progress record ({exc})") from exc
-    result = Result(query=request.query, candidates=cands, stats=stats)
-    try:
-        check_result(request, result)
-    except InputError as exc:
-        raise InputError(
-            f"{where}: {exc}; the progress file was made from other candidates, delete it to start over"
-        ) from exc
-    return result
-
-
-def load_progress(path: PathLike, requests: Sequence[Request], header: dict[str, Any]) -> dict[str, Result]:
-    """Finished queries from a progress file, keyed by qid (empty when there is no file).
-
-    A truncated last line (a crash mid-write) is dropped with a warning and cut from the file so the next
-    append starts on a fresh line; a bad line anywhere else, a header from different settings, or a query
-    that is not in ``requests`` is an error, because silently mixing runs would corrupt the results.
-    """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    by_qid = {r.query.qid: r for r in requests}
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    done: dict[str, Result] = {}
-    good: list[bytes] = []
-    rewrite = not raw.endswith(b"\n") and last >= 0  # the next append must start on a fresh line
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            obj = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if i == last:  # a write cut short by a crash
-                logger.warning("%s: ignoring a truncated last line (a crash mid-write); its query is redone", where)
-                rewrite = True
-                continue
-            raise InputError(f"{where}: malformed progress line ({exc})") from exc
-        if isinstance(obj, dict) and "_header" in obj:
-            if _comparable(obj["_header"]) != _comparable(header):
-                raise InputError(
-                    f"{where}: progress file was written with other settings ({obj['_header']}); "
-                    "delete it or choose another --run-name"
-                )
-            good.append(line)
-            continue
-        qid = str(obj.get("qid")) if isinstance(obj, dict) else None
-        if qid not in by_qid:
-            raise InputError(f"{where}: query {qid} is not among this run's queries; delete the progress file")
-        if qid in done:
-            logger.warning("%s: query %s already recorded; keeping the first", where, qid)
-            rewrite = True
-            continue
-        done[qid] = _from_record(obj, by_qid[qid], where)
-        good.append(line)
-    if rewrite:
-        with atomic_write(path, "wb") as handle:
-            handle.write(b"".join(line + b"\n" for line in good))
-    return done
-
-
-def _comparable(obj: Any) -> Any:
-    """JSON round trip, so a header read back compares equal to the one built in memory."""
-    return json.loads(json.dumps(obj, default=str, sort_keys=True))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,7 +168,7 @@ def rerank_resumable(
         tqdm(total=len(requests), initial=len(done), desc=desc, unit="q", disable=not show_progress) as bar,
     ):
         if fresh:
-            append_jsonl(handle, {"_header": _comparable(header)})
+            append_jsonl(handle, progress_header(header))
         for batch in _batches(todo, batch_size):
             start = time.perf_counter()
             results = reranker.rerank(batch)
@@ -343,14 +179,51 @@ def rerank_resumable(
                 check_result(request, result)
                 result.stats.setdefault("latency_s", elapsed / len(batch))
             for result in results:
-                append_jsonl(handle, _record(result))
+                append_jsonl(handle, progress_record(result))
                 done[result.query.qid] = result
             bar.update(len(batch))
     return [done[r.query.qid] for r in requests]
 
 
+def check_same_settings(run_path: Path, header: dict[str, Any], volatile: frozenset[str]) -> None:
+    """Refuse to rescore an existing run unless its metrics JSON records the settings of this command: a run
+    of another checkpoint, window size or decode mode must never be reported as this one."""
+    import json
+
+    recorded_file = metrics_path(run_path)
+    try:
+        recorded = json.loads(recorded_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("reranker"), dict):
+        raise InputError(
+            f"{run_path} exists but {recorded_file} records no settings to check it against; pass --overwrite "
+            "to rerank, or --run-name NAME for a new run"
+        )
+    then = {k: recorded.get(k) for k in ("dataset", "candidates", "topk")} | run_settings(
+        recorded["reranker"], volatile
+    )
+    now = {k: header.get(k) for k in ("dataset", "candidates", "topk")} | run_settings(header["reranker"], volatile)
+    differences = settings_differences(then, now)
+    if differences:
+        raise InputError(
+            f"{run_path} was made with other settings ({'; '.join(differences)}); pass --overwrite to rerank, "
+            "or --run-name NAME for a new run"
+        )
+
+
+def dataset_label(dataset: str | None, retrieval_results: PathLike | None) -> str:
+    """The dataset part of a run's name: the registered dataset's name, or for one's own candidates
+    (``dataset=None``) the candidates file's name without its suffixes."""
+    if dataset is not None:
+        return get_dataset(dataset).name
+    if retrieval_results is None:
+        raise InputError("no dataset: give --datasets NAME, or --retrieval-results FILE to rerank your own candidates")
+    return safe_name(Path(retrieval_results).name.split(".")[0])
+
+
 def run_pipeline(
-    dataset: str,
+    dataset: str | None,
     reranker: BaseReranker | str,
     *,
     retriever: str = "bm25",
@@ -373,28 +246,28 @@ def run_pipeline(
     ships no qrels and none are given (the run is still written). An existing finished run is rescored,
     not recomputed, unless ``overwrite``.
     """
-    from perank.datasets import get_dataset
-
-    spec = get_dataset(dataset)  # unknown names fail here, listing the known ones
-    qrels_path = resolve_qrels(spec.name, qrels)
+    name = dataset_label(dataset, retrieval_results)  # unknown names fail here, listing the known ones
+    qrels_path = find_qrels(None if dataset is None else name, qrels)  # None: the run is written, not scored
     if isinstance(reranker, str):
         reranker = build_reranker(reranker, **(reranker_kwargs or {}))
-    label = _safe_name(run_name) if run_name else run_label(reranker)
+    label = safe_name(run_name) if run_name else run_label(reranker)
     out_dir = Path(output_dir) if output_dir is not None else default_output_dir()
-    run_path = out_dir / run_file_name(spec.name, label, topk)
+    run_path = out_dir / run_file_name(name, label, topk)
     progress = partial_path(run_path)
-    info = _comparable(reranker.describe())
-    header = {"dataset": spec.name, "retriever": retriever, "topk": topk, "reranker": info}
+    info = comparable(reranker.describe())
+    candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
+    header = {"dataset": name, "retriever": retriever, "candidates": candidates, "topk": topk, "reranker": info}
 
     if run_path.exists() and not progress.exists() and not overwrite:
-        print(f"{run_path} exists; scoring it (pass --overwrite to rerank again)")
+        check_same_settings(run_path, header, reranker.volatile_settings)
+        print(f"{run_path} exists with the same settings; scoring it (pass --overwrite to rerank again)")
         accounting = None
     else:
         if overwrite and run_path.exists():  # start afresh; a crash after this resumes the new run
             progress.unlink(missing_ok=True)
             run_path.unlink()
         requests = load_candidates(
-            spec.name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
+            name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
         )
         results = rerank_resumable(
             reranker,
@@ -403,7 +276,7 @@ def run_pipeline(
             batch_size=batch_size,
             header=header,
             show_progress=show_progress,
-            desc=f"{spec.name} {label}",
+            desc=f"{name} {label}",
         )
         write_trec_run(run_path, results, tag=label)
         accounting = summarize_stats(results)
@@ -422,13 +295,13 @@ def run_pipeline(
             "metrics": metrics,
         }
     else:
-        print(f"no qrels for {spec.name}: run written to {run_path}, not scored")
+        print(f"no qrels for {name}: run written to {run_path}, not scored")
     if accounting is not None:
         fields["accounting"] = accounting
     update_metrics_json(metrics_path(run_path), fields)
     progress.unlink(missing_ok=True)  # only now: the run and its accounting are safely on disk
 
-    print(f"{spec.name}: {run_path}")
+    print(f"{name}: {run_path}")
     if metrics:
         print(format_metrics(metrics))
     if accounting is not None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
+import os
 import sys
 from typing import Any
 
+from perank.cli.errors import add_debug_flag, run_guarded
 from perank.types import InputError
 
 #: the reranker the paper is about; used whenever it is registered
@@ -43,23 +45,31 @@ def _parse_value(text: str) -> Any:
 
 
 def accepted_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``kwargs`` the reranker registered as ``name`` accepts.
+    """The options the reranker registered as ``name`` takes.
 
-    A constructor with ``**kwargs`` gets everything; otherwise keywords it does not declare are dropped
-    (logged), so pass-through options such as ``--window-size`` don't break rerankers that have no window.
+    The shared command-line options (:data:`PASS_THROUGH`: ``--model-path``, ``--window-size``, ...) are dropped
+    for families that have no use for them, with one note on stderr; any other option the family does not take
+    (``-o batch_sise=4``) or a value of the wrong type is an error naming it (``did you mean batch_size?``).
     """
     from perank.ranking.registry import accepted_options
 
-    accepted, dropped = accepted_options(name, kwargs)
+    accepted, dropped = accepted_options(name, kwargs, PASS_THROUGH)
     if dropped:
-        logger.info("reranker %s ignores %s", name, ", ".join(dropped))
+        flags = ", ".join("--" + key.replace("_", "-") for key in dropped)
+        print(f"note: reranker {name!r} does not use {flags}; ignored", file=sys.stderr)
     return accepted
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evaluate.py", description=__doc__.splitlines()[0])
     data = parser.add_argument_group("data")
-    data.add_argument("--datasets", "--dataset", nargs="+", default=["dl19", "dl20"], help="one run per dataset")
+    data.add_argument(
+        "--datasets",
+        "--dataset",
+        nargs="+",
+        default=None,
+        help="one run per dataset (default: dl19 dl20; with --retrieval-results alone, that file's candidates)",
+    )
     data.add_argument("--retriever", default="bm25", help="first stage whose results are reranked")
     data.add_argument("--topk", type=int, default=100, help="candidates per query to rerank")
     data.add_argument("--retrieval-results", default=None, help="candidates file (JSONL or rank_llm JSON)")
@@ -72,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="rerank again even if the run exists")
     out.add_argument("--complete", action="store_true", help="average over all judged queries (trec_eval -c)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_debug_flag(out)
 
     rr = parser.add_argument_group("reranker")
     rr.add_argument("--reranker", "--ranker", default=None, help=f"registry name (default: {DEFAULT_RERANKER})")
@@ -108,40 +119,61 @@ def reranker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def check_output_dir(output_dir: str | None) -> None:
+    """Fail now, before any model loads or query is reranked, if the run's folder cannot be created or written."""
+    from pathlib import Path
+
+    from perank.runs import default_output_dir
+
+    folder = Path(output_dir) if output_dir is not None else default_output_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--output-dir {folder}: cannot create it ({exc.strerror or exc})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--output-dir {folder}: not writable")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input, with the reason on stderr)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args), args.debug)
+
+
+def _run(args: argparse.Namespace) -> int:
     from perank.datasets import get_dataset
     from perank.pipeline import DEFAULT_BATCH_SIZE, run_pipeline
     from perank.ranking.registry import build_reranker
 
-    try:
-        specs = [get_dataset(name) for name in args.datasets]  # fail on a bad name before loading a model
-        if len(specs) > 1 and (args.retrieval_results or args.qrels):
-            raise InputError("--retrieval-results and --qrels apply to one dataset; run one dataset at a time")
-        name = args.reranker or default_reranker()
-        kwargs = accepted_kwargs(name, reranker_kwargs(args))
-        reranker = build_reranker(name, **kwargs)
-        for spec in specs:
-            run_pipeline(
-                spec.name,
-                reranker,
-                retriever=args.retriever,
-                topk=args.topk,
-                retrieval_results=args.retrieval_results,
-                qrels=args.qrels,
-                output_dir=args.output_dir,
-                batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
-                run_name=args.run_name,
-                backend=args.backend,
-                complete=args.complete,
-                overwrite=args.overwrite,
-                show_progress=not args.no_progress,
-            )
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    datasets: list[str | None]
+    if args.datasets is None:
+        datasets = [None] if args.retrieval_results else ["dl19", "dl20"]
+    else:
+        datasets = [get_dataset(name).name for name in args.datasets]  # a bad name fails before a model loads
+    if len(datasets) > 1 and (args.retrieval_results or args.qrels):
+        raise InputError("--retrieval-results and --qrels apply to one dataset; run one dataset at a time")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_output_dir(args.output_dir)
+    name = args.reranker or default_reranker()
+    reranker = build_reranker(name, **accepted_kwargs(name, reranker_kwargs(args)))
+    for dataset in datasets:
+        run_pipeline(
+            dataset,
+            reranker,
+            retriever=args.retriever,
+            topk=args.topk,
+            retrieval_results=args.retrieval_results,
+            qrels=args.qrels,
+            output_dir=args.output_dir,
+            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+            run_name=args.run_name,
+            backend=args.backend,
+            complete=args.complete,
+            overwrite=args.overwrite,
+            show_progress=not args.no_progress,
+        )
     return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from perank.types import InputError
+from perank.cli.errors import add_debug_flag, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="results JSONL (default: results/retrieval_results/RETRIEVER/NAME_topK.jsonl)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    add_debug_flag(parser)
     return parser
 
 
@@ -54,27 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    return run_guarded(lambda: _run(args), args.debug)
+
+
+def _run(args: argparse.Namespace) -> int:
     from perank.datasets import get_dataset
     from perank.io import read_qrels, read_trec_run
     from perank.retrieval import resolve_backend, run_retrieval, trec_path_for
 
-    try:
-        spec = get_dataset(args.dataset)
-        source = resolve_backend(spec, args.backend)
-        path = run_retrieval(spec.name, args.retriever, args.topk, args.backend, output=args.output)
-        trec = trec_path_for(path)
-        print(f"wrote {path}", file=sys.stderr)
-        print(f"wrote {trec}", file=sys.stderr)
-        qrels_path = spec.local("qrels_file")
-        if qrels_path is not None and qrels_path.exists():
-            score = ndcg10(read_trec_run(trec), read_qrels(qrels_path))
-            print(f"# {spec.name} {args.retriever} ({source}) top{args.topk}", file=sys.stderr)
-            print(f"ndcg_cut_10\t{score:.4f}")
-        else:
-            print(f"no qrels shipped for {spec.name}; not scored", file=sys.stderr)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    spec = get_dataset(args.dataset)
+    source = resolve_backend(spec, args.backend)
+    path = run_retrieval(spec.name, args.retriever, args.topk, args.backend, output=args.output)
+    trec = trec_path_for(path)
+    print(f"wrote {path}", file=sys.stderr)
+    print(f"wrote {trec}", file=sys.stderr)
+    qrels_path = spec.local("qrels_file")
+    if qrels_path is not None and qrels_path.exists():
+        score = ndcg10(read_trec_run(trec), read_qrels(qrels_path))
+        print(f"# {spec.name} {args.retriever} ({source}) top{args.topk}", file=sys.stderr)
+        print(f"ndcg_cut_10\t{score:.4f}")
+    else:
+        print(f"no qrels shipped for {spec.name}; not scored", file=sys.stderr)
     return 0
 
 

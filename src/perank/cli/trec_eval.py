@@ -8,21 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from perank.types import InputError
-
-
-def resolve_qrels(dataset: str, qrels: str | None) -> Path:
-    """The qrels file to score against: the given one (which must exist) or the dataset's shipped one."""
-    if qrels is not None:
-        path = Path(qrels)
-        if not path.is_file():
-            raise InputError(f"{path}: qrels file not found")
-        return path
-    from perank.datasets import get_dataset
-
-    return get_dataset(dataset).require("qrels_file")
+from perank.cli.errors import add_debug_flag, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,24 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="average over all judged queries, missing ones counting 0 (trec_eval -c); default: as PE-Rank",
     )
+    add_debug_flag(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args), args.debug)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from perank.datasets import find_qrels, get_dataset
     from perank.io import read_qrels, read_trec_run
     from perank.metrics import evaluate_run, format_metrics, score_run_file
 
-    try:
-        qrels = resolve_qrels(args.dataset, args.qrels)
-        if args.no_save:
-            metrics = evaluate_run(read_trec_run(args.ranking), read_qrels(qrels), complete=args.complete)
-        else:
-            metrics = score_run_file(args.ranking, qrels, args.output, complete=args.complete)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # no qrels at all is an error here (nothing to score), worded by require(): how to get them
+    qrels = find_qrels(args.dataset, args.qrels) or get_dataset(args.dataset).require("qrels_file")
+    if args.no_save:
+        metrics = evaluate_run(read_trec_run(args.ranking), read_qrels(qrels), complete=args.complete)
+    else:
+        metrics = score_run_file(args.ranking, qrels, args.output, complete=args.complete)
     print(format_metrics(metrics))
     return 0
 

@@ -52,7 +52,6 @@ class DenseReranker(PointwiseReranker):
         batch_size: int = 64,
         device: str | None = None,
         max_length: int | None = None,
-        **_: Any,
     ) -> None:
         from sentence_transformers import SentenceTransformer
 

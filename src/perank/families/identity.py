@@ -11,9 +11,6 @@ from perank.types import Request, Result
 class IdentityReranker(BaseReranker):
     """Returns candidates in their input order, with their first-stage scores made strictly decreasing."""
 
-    def __init__(self, **_: object) -> None:
-        pass
-
     def describe(self) -> dict[str, object]:
         return {"reranker": self.name, "model": None}  # no model: the first stage's order is the ranking
 

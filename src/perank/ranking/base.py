@@ -8,8 +8,10 @@ each query-passage pair) or :class:`perank.ranking.window.WindowReranker` (rank 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from perank.types import Candidate, InputError, Query, Request, Result
@@ -20,6 +22,22 @@ class BaseReranker(ABC):
 
     #: the registry name; set by :func:`perank.ranking.registry.register`
     name: str = ""
+    #: the options this instance was built with by :func:`perank.ranking.registry.build_reranker` (the run's
+    #: file name carries those that change the ranking; see :func:`perank.runs.run_label`)
+    options: Mapping[str, Any] = MappingProxyType({})
+    #: ``describe()`` keys that do not change the ranking (speed, memory, caching); every other key is part of a
+    #: run's identity, so an old run is never rescored for a command with other settings
+    volatile_settings: frozenset[str] = frozenset(
+        {
+            "batch_size",
+            "encode_batch_size",
+            "reuse_prefix",
+            "embedding_cache",
+            "device",
+            "run_label",
+            "trust_remote_code",
+        }
+    )
 
     @abstractmethod
     def rerank(self, requests: list[Request]) -> list[Result]:
@@ -62,6 +80,9 @@ def reorder(request: Request, order: list[int], scores: list[float], stats: dict
         raise ValueError(f"query {request.query.qid}: ranking is not a permutation of {n} candidates")
     if len(scores) != n:
         raise ValueError(f"query {request.query.qid}: {len(scores)} scores for {n} candidates")
+    bad = [s for s in scores if not math.isfinite(s)]
+    if bad:  # never written: a NaN would sort anywhere in trec_eval
+        raise ValueError(f"query {request.query.qid}: the reranker produced a non-finite score ({bad[0]})")
     from perank.io import strictly_decreasing
 
     fixed = strictly_decreasing(list(scores))

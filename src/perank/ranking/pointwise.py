@@ -137,11 +137,10 @@ class PointwiseReranker(BaseReranker):
         """What ``compute_score(normalize=True)`` returns: the sigmoid of each score, as FlagEmbedding does."""
         return [sigmoid(s) for s in scores]
 
-    def compute_score(
-        self, pairs: tuple[str, str] | Sequence[tuple[str, str]], normalize: bool = False
-    ) -> float | list[float]:
-        """Scores of ``(query, passage)`` pairs, FlagEmbedding's ``compute_score``: one pair gives a float,
-        a list of pairs a list; ``normalize=True`` maps each score through :meth:`normalize_scores`."""
+    def compute_score(self, pairs: tuple[str, str] | Sequence[tuple[str, str]], normalize: bool = False) -> list[float]:
+        """Scores of ``(query, passage)`` pairs as FlagEmbedding's ``compute_score`` gives them: always a list
+        (one pair gives a one-element list, as FlagEmbedding does since it stopped returning a bare float);
+        ``normalize=True`` maps each score through :meth:`normalize_scores` (the sigmoid, in float64)."""
         single = isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(x, str) for x in pairs)
         items = [pairs] if single else list(pairs)
         for i, pair in enumerate(items):
@@ -150,9 +149,7 @@ class PointwiseReranker(BaseReranker):
         if not items:
             return []
         scores = self._checked(self.score_pairs(Pairs.from_tuples(items)), len(items), "compute_score").scores
-        if normalize:
-            scores = self.normalize_scores(scores)
-        return scores[0] if single else scores
+        return self.normalize_scores(scores) if normalize else scores
 
     def rerank(self, requests: list[Request]) -> list[Result]:
         if not requests:

@@ -6,11 +6,12 @@ A family registers itself with ``@register("name", "alias", ...)`` on its class;
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import Any
 
 from perank.ranking.base import BaseReranker
+from perank.ranking.options import check_options, suggest
 from perank.types import InputError
 
 _REGISTRY: dict[str, type[BaseReranker]] = {}
@@ -44,21 +45,25 @@ def get_reranker_class(name: str) -> type[BaseReranker] | None:
 
 
 def build_reranker(name: str, **kwargs: Any) -> BaseReranker:
-    """Instantiate a registered reranker; an unknown name lists the known ones."""
+    """Instantiate a registered reranker; an unknown name lists the known ones, an option the family does not
+    take or a value of the wrong type is an :class:`InputError` naming it (:mod:`perank.ranking.options`)."""
     known = available_rerankers()
     if name not in _REGISTRY:
-        raise InputError(f"unknown reranker {name!r}; known: {', '.join(known)}")
-    return _REGISTRY[name](**kwargs)
+        raise InputError(f"unknown reranker {name!r}{suggest(name, known)}; known: {', '.join(known)}")
+    accepted, _ = check_options(name, _REGISTRY[name], kwargs)
+    reranker = _REGISTRY[name](**accepted)
+    reranker.options = MappingProxyType(dict(accepted))
+    return reranker
 
 
-def accepted_options(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``(accepted, dropped)``: the options the reranker registered as ``name`` declares in its constructor,
-    and the names of those it does not (a constructor with ``**kwargs`` accepts everything)."""
+def accepted_options(
+    name: str, options: dict[str, Any], passthrough: Iterable[str] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """``(accepted, dropped)`` options for the reranker registered as ``name``: ``passthrough`` names (options a
+    caller hands to every family, such as ``--window-size``) are dropped for families that do not take them;
+    any other option the family does not take, or a value of the wrong type, is an :class:`InputError`."""
     cls = get_reranker_class(name)
     if cls is None:
-        return dict(options), []
-    params = inspect.signature(cls).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return dict(options), []
-    names = {p.name for p in params}
-    return {k: v for k, v in options.items() if k in names}, sorted(set(options) - names)
+        known = available_rerankers()
+        raise InputError(f"unknown reranker {name!r}{suggest(name, known)}; known: {', '.join(known)}")
+    return check_options(name, cls, options, passthrough)

@@ -1,0 +1,12 @@
+"""What every family's training shares, written once.
+
+- :mod:`.runner`: the abstract :class:`~.runner.TrainingRunner` (parse, validate, CPU downgrade, resume,
+  build model/dataset/Trainer, train, save) and the runner registry behind ``src/train.py --family NAME``;
+- :mod:`.hardware`: the one CPU downgrade of GPU-only settings;
+- :mod:`.arguments`: the argument dataclasses families share (LLM loading, LoRA, legacy flags);
+- :mod:`.lora`: LoRA on a causal LM from those flags;
+- :mod:`.jsonl`: training JSONL with file:line errors, all bad rows reported at once;
+- :mod:`.chat`: chat rendering with the loss on assistant turns only.
+
+Nothing is imported here, so that ``perank.training.runner`` stays cheap to import.
+"""

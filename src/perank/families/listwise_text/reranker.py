@@ -59,7 +59,7 @@ class ListwiseTextReranker(WindowReranker):
     Arguments: ``model_path`` (PE-Rank checkpoint or causal LM; default: PE-Rank's default checkpoint),
     ``llm``/``tokenizer`` (already loaded objects), ``device``, ``dtype``, ``batch_size`` (queries per generate
     batch), ``window_size``, ``step``, ``prompt`` (``text`` = PE-Rank's RankMistral prompt, or ``rankgpt``),
-    ``max_new_tokens`` (default ``6 * n + 10`` for a window of n). Unknown keyword arguments are ignored.
+    ``max_new_tokens`` (default ``6 * n + 10`` for a window of n).
 
     Per-query stats: ``latency_s``, ``tokens_processed`` (non-pad prompt tokens), ``tokens_generated`` (new
     tokens up to and including end-of-sequence), ``windows``, and the parser's repairs
@@ -81,7 +81,6 @@ class ListwiseTextReranker(WindowReranker):
         max_new_tokens: int | None = None,
         model_base: str | None = None,
         trust_remote_code: bool = False,
-        **_: Any,
     ) -> None:
         if prompt not in PROMPT_VARIANTS:
             raise InputError(f"unknown prompt {prompt!r}; choose one of {', '.join(PROMPT_VARIANTS)}")
@@ -119,6 +118,7 @@ class ListwiseTextReranker(WindowReranker):
             "step": self.step,
             "batch_size": self.batch_size,
             "max_new_tokens": self.max_new_tokens or "6n+10",
+            "dtype": str(next(self.llm.parameters()).dtype).removeprefix("torch."),
         }
 
     @property

@@ -49,9 +49,11 @@ DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "pe-rank-smollm2-minilm"
 
 
 def default_model_path(model_path: str | Path | None) -> str:
-    """``model_path`` itself, or the default checkpoint, or an error saying how to get one."""
+    """``model_path`` (a local folder as its absolute path, so a run records the same model however it was
+    named), or the default checkpoint, or an error saying how to get one."""
     if model_path:
-        return str(model_path)
+        local = Path(model_path)
+        return str(local.resolve()) if local.exists() else str(model_path)
     if DEFAULT_CHECKPOINT.exists():
         return str(DEFAULT_CHECKPOINT)
     raise InputError(
@@ -81,9 +83,8 @@ class PERankReranker(WindowReranker):
     ``encode_batch_size``, ``max_length`` (encoder tokens per passage, overriding the checkpoint's),
     ``model_base`` (base LLM of a LoRA/projector-only checkpoint), ``embedding_cache`` (path of a
     :class:`perank.backends.embedding_cache.EmbeddingCache` file: passage embeddings reused across runs).
-    Unknown keyword arguments (the pipeline passes every option) are ignored. ``reuse_prefix`` (default on)
-    runs the prompt prefix the windows of a query share once; off, every window is prefilled whole (for
-    measuring the gain).
+    ``reuse_prefix`` (default on) runs the prompt prefix the windows of a query share once; off, every window
+    is prefilled whole (for measuring the gain).
 
     Per-query stats: ``latency_s`` (the batch's measured encoder and decoder time, each call's share given to
     its queries in proportion to their passages / processed tokens), ``tokens_processed`` (LLM input
@@ -110,7 +111,6 @@ class PERankReranker(WindowReranker):
         trust_remote_code: bool = False,
         embedding_cache: str | None = None,
         reuse_prefix: bool = True,
-        **_: Any,
     ) -> None:
         if decode_mode not in DECODE_MODES:
             raise InputError(f"unknown decode mode {decode_mode!r}; choose one of {', '.join(DECODE_MODES)}")
@@ -158,6 +158,8 @@ class PERankReranker(WindowReranker):
             "window_size": self.window_size,
             "step": self.step,
             "decode_mode": self.decode_mode,
+            "encoder_max_length": self.model.encoder.max_length,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
             "reuse_prefix": self.reuse_prefix,
         }

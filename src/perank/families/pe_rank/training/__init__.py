@@ -1,2 +1,2 @@
 """PE-Rank's training: data (:mod:`.data`), losses (:mod:`.losses`), the loss module (:mod:`.model`), the
-Trainer (:mod:`.trainer`), its arguments (:mod:`.arguments`) and the runner ``--family pe-rank``."""
+Trainer (:mod:`.trainer`), its arguments (:mod:`.arguments`) and the runner ``--family pe-rank`` (:mod:`.runner`)."""

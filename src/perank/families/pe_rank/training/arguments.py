@@ -1,24 +1,20 @@
-"""Command-line arguments of ``src/train.py``: the original PE-Rank flags plus ours.
+"""Command-line arguments of ``src/train.py --family pe-rank``: the original PE-Rank flags plus ours.
 
 Parsed with ``HfArgumentParser`` into three dataclasses, so every ``transformers.TrainingArguments`` flag
-works too. Two flags the original commands pass but transformers 5 no longer knows are kept as aliases:
-``--evaluation_strategy`` (now ``eval_strategy``) and ``--overwrite_output_dir`` (start afresh instead of
-resuming from the last checkpoint in ``output_dir``).
+works too. The flags every family shares (LLM loading, LoRA, the legacy ``--evaluation_strategy`` and
+``--overwrite_output_dir``, the CPU downgrade) come from :mod:`perank.training.arguments`.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
-import torch
-import transformers
-
-logger = logging.getLogger("perank.train")
+from perank.training.arguments import BackboneArguments, LoraArguments
+from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 
 
 @dataclass
-class ModelArguments:
+class ModelArguments(BackboneArguments, LoraArguments):
     """Which models to join and which parts train."""
 
     model_type: str = field(default="causal_lm", metadata={"help": "causal_lm (stage 1) or rank_lm (stage 2)"})
@@ -42,16 +38,6 @@ class ModelArguments:
         default=True,
         metadata={"help": "show the query's text in the prompt; False needs --query_embedding (prompts.py)"},
     )
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager or flash_attention_2"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "for encoders such as jina v2"})
-    lora_enable: bool = field(default=False, metadata={"help": "train LoRA adapters instead of the full LLM"})
-    lora_r: int = 64
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: str = field(
-        default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-        metadata={"help": "comma-separated module names (or 'all-linear')"},
-    )
 
 
 @dataclass
@@ -64,8 +50,8 @@ class DataArguments:
 
 
 @dataclass
-class TrainingArguments(transformers.TrainingArguments):
-    """TrainingArguments plus the loss weights, max length and the original's legacy flags."""
+class TrainingArguments(BaseTrainingArguments):
+    """The shared TrainingArguments plus PE-Rank's loss weights, max length and embedding cache."""
 
     model_max_length: int = field(default=512, metadata={"help": "longer rows are errors (stage 1: prompt)"})
     loss1_weight: float = field(default=1.0, metadata={"help": "ListMLE weight, embedding-only prompt"})
@@ -77,20 +63,8 @@ class TrainingArguments(transformers.TrainingArguments):
     embedding_cache: str | None = field(
         default=None, metadata={"help": "preload encoder embeddings (.pt from build_rank_data.py --embeddings)"}
     )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "do not resume from output_dir"})
-    evaluation_strategy: str | None = field(default=None, metadata={"help": "legacy alias of eval_strategy"})
 
     def __post_init__(self) -> None:
-        # before TrainingArguments validates them: on CPU, GPU-only precision settings are downgraded, not fatal
-        if self.use_cpu or not torch.cuda.is_available():
-            if self.bf16 or self.fp16:
-                logger.warning("bf16/fp16 requested on CPU: training in fp32 instead (bf16 is several times slower)")
-                self.bf16 = self.fp16 = False
-            if self.tf32:
-                logger.warning("tf32 requested on CPU: ignored (it is an Ampere GPU setting)")
-                self.tf32 = None
-        if self.evaluation_strategy is not None:
-            self.eval_strategy = self.evaluation_strategy
         # our batches carry texts and rankings that the model's forward signature does not name
         self.remove_unused_columns = False
         super().__post_init__()

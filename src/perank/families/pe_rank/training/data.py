@@ -10,13 +10,13 @@ into a run. Schemas (see docs/training.md):
   the assistant turn is ``<RANK>`` * n, ``ranking[k]`` is the input index of the passage at rank k and
   ``extra_texts`` holds 2n texts (the n candidates in input order, then the same n in ranked order).
 
-Chat rendering uses the LLM's own template: the prompt part is rendered exactly as at inference
-(``add_generation_prompt=True``) so that training and decoding see the same tokens.
+Reading with file:line errors (:mod:`perank.training.jsonl`) and chat rendering with assistant-target
+masking (:mod:`perank.training.chat`) are shared with the other families; what is PE-Rank's is the schemas
+and the ``<PLACEHOLDER>``/``<RANK>`` checks.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,96 +26,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
+from perank.training.chat import IGNORE_INDEX, check_messages, masked_labels, render_segments, tokenize_segments
+from perank.training.jsonl import RowErrors, read_jsonl
 from perank.types import InputError
-
-MAX_REPORTED_ERRORS = 20
-IGNORE_INDEX = -100
-
-
-def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
-    """(line number, parsed object) for every non-empty line; malformed JSON is an error naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: training data file not found")
-    rows: list[tuple[int, Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from exc
-    if not rows:
-        raise InputError(f"{path}: no training rows")
-    return rows
-
-
-def _check_messages(obj: Any, key: str) -> list[dict[str, str]]:
-    msgs = obj.get(key)
-    if not isinstance(msgs, list) or not msgs:
-        raise ValueError(f"'{key}' must be a non-empty list of chat turns")
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise ValueError(f"'{key}' turn {i} must be an object with string 'role' and 'content'")
-    if not any(m["role"] == "assistant" for m in msgs):
-        raise ValueError(f"'{key}' has no assistant turn to train on")
-    return msgs
-
-
-def render_segments(tokenizer: Any, messages: list[dict[str, str]]) -> list[tuple[str, bool]]:
-    """Split a rendered conversation into (text, is_assistant_target) pieces, in order.
-
-    Each assistant turn's target is the text added by rendering it, after the generation prompt that
-    precedes it; everything else (system, user, the generation prompt itself) is context.
-    """
-    pieces: list[tuple[str, bool]] = []
-    done = ""
-    for i, msg in enumerate(messages):
-        if msg["role"] != "assistant":
-            continue
-        prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-        if not prompt.startswith(done) or not full.startswith(prompt):
-            raise ValueError("the chat template does not render conversations prefix-consistently")
-        pieces.append((prompt[len(done) :], False))
-        pieces.append((full[len(prompt) :], True))
-        done = full
-    rest = tokenizer.apply_chat_template(messages, tokenize=False)
-    if len(rest) > len(done):
-        pieces.append((rest[len(done) :], False))
-    return pieces
-
-
-def tokenize_segments(tokenizer: Any, pieces: list[tuple[str, bool]]) -> tuple[list[int], list[bool]]:
-    """Token ids and a per-token "is target" flag (special tokens of the template come from its text)."""
-    ids: list[int] = []
-    target: list[bool] = []
-    for text, is_target in pieces:
-        toks = tokenizer(text, add_special_tokens=False)["input_ids"]
-        ids += toks
-        target += [is_target] * len(toks)
-    return ids, target
-
-
-class _Errors:
-    """Collects row errors and raises them together (the first MAX_REPORTED_ERRORS, plus a count)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = path
-        self.items: list[str] = []
-        self.count = 0
-
-    def add(self, lineno: int, msg: str) -> None:
-        self.count += 1
-        if len(self.items) < MAX_REPORTED_ERRORS:
-            self.items.append(f"{self.path}:{lineno}: {msg}")
-
-    def raise_if_any(self) -> None:
-        if self.count:
-            more = f"\n... and {self.count - len(self.items)} more" if self.count > len(self.items) else ""
-            raise InputError(f"{self.count} bad training row(s):\n" + "\n".join(self.items) + more)
-
 
 # ------------------------------------------------------------------------------------------------ stage 1
 
@@ -137,12 +50,12 @@ class AlignmentDataset(Dataset):
     def __init__(self, path: str | Path, tokenizer: Any, max_length: int, query_embedding: bool = False) -> None:
         placeholder_id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
         self.examples: list[AlignmentExample] = []
-        errors = _Errors(path)
+        errors = RowErrors(path)
         for lineno, obj in read_jsonl(path):
             try:
                 if not isinstance(obj, dict):
                     raise ValueError("expected a JSON object")
-                msgs = _check_messages(obj, "messages")
+                msgs = check_messages(obj, "messages")
                 texts = obj.get("extra_texts")
                 if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                     raise ValueError("'extra_texts' must be a list of strings")
@@ -154,7 +67,7 @@ class AlignmentDataset(Dataset):
                 if first_target >= max_length:
                     raise ValueError(f"prompt is {first_target} tokens, longer than model_max_length {max_length}")
                 ids, target = ids[:max_length], target[:max_length]
-                labels = [t if is_t else IGNORE_INDEX for t, is_t in zip(ids, target)]
+                labels = masked_labels(ids, target)
                 self.examples.append(AlignmentExample(ids, labels, list(texts)))
             except ValueError as exc:
                 errors.add(lineno, str(exc))
@@ -224,7 +137,7 @@ class RankDataset(Dataset):
         placeholder_id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
         rank_id = tokenizer.convert_tokens_to_ids(RANK_TOKEN)
         self.examples: list[RankExample] = []
-        errors = _Errors(path)
+        errors = RowErrors(path)
         for lineno, obj in read_jsonl(path):
             try:
                 if not isinstance(obj, dict):
@@ -241,7 +154,7 @@ class RankDataset(Dataset):
                 ):
                     if not wanted:
                         continue
-                    msgs = _check_messages(obj, key)
+                    msgs = check_messages(obj, key)
                     if not query_text and query.strip() and any(query.strip() in m["content"] for m in msgs):
                         raise ValueError(
                             f"'{key}' shows the query's text but --query_text is False "

@@ -1,0 +1,230 @@
+"""Run files: how a run is named, and the progress file it resumes from.
+
+Reranking with an LLM takes hours on a CPU, so a run never loses finished work: the pipeline appends each
+reranked query (fsynced) to ``<run>.partial.jsonl``, whose first line is a header of the run's settings;
+a rerun with the same settings skips those queries. A crash can at worst truncate the progress file's
+last line, which :func:`load_progress` then drops with a warning (that query is reranked again; none is
+ever counted twice). These are kept apart from :mod:`perank.pipeline` because they are the on-disk
+contract of a run (its file name and its progress format), which outlives any one pipeline invocation.
+
+Every result is checked against its request (same docids, each once) before it is saved or read back,
+so a buggy reranker fails loudly, naming the query and the document, instead of producing a run that
+silently scores documents that were never candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from perank.datasets import results_dir
+from perank.io import atomic_write
+from perank.ranking.base import BaseReranker
+from perank.ranking.options import constructor_parameters
+from perank.types import Candidate, InputError, Request, Result
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------------------------------
+# naming
+# --------------------------------------------------------------------------------------------------
+
+
+#: options that name the model rather than a setting: the model is the label's first part already
+_MODEL_OPTIONS = frozenset({"model_path", "model", "llm", "tokenizer", "model_base"})
+
+
+def run_label(reranker: BaseReranker) -> str:
+    """The ``{label}`` of a run's file name: the model, then every option given that changes the ranking.
+
+    The model part is ``describe()["run_label"]`` when a family sets it (``dense-all-MiniLM-L6-v2``); else the
+    last path component of ``describe()["model"]`` or ``["model_path"]``, as the original PE-Rank names runs
+    (``liuqi6777/pe-rank-mistral-jina`` -> ``pe-rank-mistral-jina``), prefixed with the family's name when it
+    does not start with it (``listwise-text-pe-rank-smollm2-minilm``); else the family's name. Then each
+    option the reranker was built with (:attr:`BaseReranker.options`) that is not volatile and differs from
+    the constructor's default is appended as ``+key-value`` (``+window_size-10``), so two settings never
+    share a file. Characters unsafe in file names become ``-``.
+    """
+    info = reranker.describe()
+    name = reranker.name or type(reranker).__name__
+    label = info.get("run_label")
+    if not label:
+        model = info.get("model") or info.get("model_path")
+        component = Path(str(model).rstrip("/")).name if model else ""
+        label = component if component.startswith(name) else f"{name}-{component}" if component else name
+    defaults = {k: p.default for k, p in constructor_parameters(type(reranker)).items()}
+    for key, value in sorted(reranker.options.items()):
+        if key in _MODEL_OPTIONS or key in reranker.volatile_settings:
+            continue
+        if isinstance(value, str | int | float | bool) and value != defaults.get(key, object()):
+            label += f"+{key}-{value}"
+    return safe_name(str(label))
+
+
+def run_settings(reranker_info: dict[str, Any], volatile: frozenset[str]) -> dict[str, Any]:
+    """What identifies a run: the reranker's recorded ``describe()`` without the settings that do not change
+    the ranking (batch sizes, caches, device)."""
+    return {k: v for k, v in comparable(reranker_info).items() if k not in volatile}
+
+
+def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``key: recorded (run) vs current (now)`` for every setting that differs (``absent`` when missing)."""
+
+    def show(settings: dict[str, Any], key: str) -> str:
+        return repr(settings[key]) if key in settings else "absent"
+
+    return [
+        f"{k}: {show(recorded, k)} (run) vs {show(current, k)} (now)"
+        for k in sorted(set(recorded) | set(current))
+        if k not in recorded or k not in current or recorded[k] != current[k]
+    ]
+
+
+def safe_name(text: str) -> str:
+    """``text`` with every run of characters unsafe in a file name replaced by ``-`` (never empty)."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "run"
+
+
+def default_output_dir() -> Path:
+    """``results/reranking_results/`` (under ``$PERANK_RESULTS`` when set)."""
+    return results_dir() / "reranking_results"
+
+
+def run_file_name(dataset: str, label: str, topk: int) -> str:
+    """``eval_{dataset}_{label}_top{topk}.txt``, as the original PE-Rank names its runs."""
+    return f"eval_{dataset}_{safe_name(label)}_top{topk}.txt"
+
+
+def partial_path(run_path: PathLike) -> Path:
+    """The progress file of a run: its full name plus ``.partial.jsonl``, beside it."""
+    run_path = Path(run_path)
+    return run_path.with_name(run_path.name + ".partial.jsonl")
+
+
+# --------------------------------------------------------------------------------------------------
+# validation and the progress file
+# --------------------------------------------------------------------------------------------------
+
+
+def check_result(request: Request, result: Result) -> None:
+    """Fail unless ``result`` ranks exactly the request's candidates, each once, with finite scores."""
+    qid = request.query.qid
+    if result.query.qid != qid:
+        raise InputError(f"reranker returned query {result.query.qid} where {qid} was expected")
+    expected = {c.docid for c in request.candidates}
+    seen: set[str] = set()
+    for cand in result.candidates:
+        if cand.docid not in expected:
+            raise InputError(f"query {qid}: docid {cand.docid} is not among the query's candidates")
+        if cand.docid in seen:
+            raise InputError(f"query {qid}: docid {cand.docid} ranked twice")
+        seen.add(cand.docid)
+        if not math.isfinite(float(cand.score)):
+            raise InputError(f"query {qid}: docid {cand.docid} has a non-finite score {cand.score}")
+    missing = expected - seen
+    if missing:
+        raise InputError(
+            f"query {qid}: docid {sorted(missing)[0]} missing from the reranked list ({len(missing)} missing)"
+        )
+
+
+def progress_record(result: Result) -> dict[str, Any]:
+    """The progress-file line of a finished query (no passage text: the candidates file has it)."""
+    return {
+        "qid": result.query.qid,
+        "query": result.query.text,
+        "hits": [{"docid": c.docid, "rank": r, "score": c.score} for r, c in enumerate(result.candidates, start=1)],
+        "stats": result.stats,
+    }
+
+
+def _from_record(obj: Any, request: Request, where: str) -> Result:
+    """Rebuild a result from a progress line, checking it against the current candidates."""
+    try:
+        texts = {c.docid: c.text for c in request.candidates}
+        cands = [
+            Candidate(docid=str(h["docid"]), text=texts.get(str(h["docid"]), ""), score=float(h["score"]), rank=r)
+            for r, h in enumerate(obj["hits"], start=1)
+        ]
+        stats = dict(obj.get("stats") or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: not a progress record ({exc})") from exc
+    result = Result(query=request.query, candidates=cands, stats=stats)
+    try:
+        check_result(request, result)
+    except InputError as exc:
+        raise InputError(
+            f"{where}: {exc}; the progress file was made from other candidates, delete it to start over"
+        ) from exc
+    return result
+
+
+def load_progress(path: PathLike, requests: Sequence[Request], header: dict[str, Any]) -> dict[str, Result]:
+    """Finished queries from a progress file, keyed by qid (empty when there is no file).
+
+    A truncated last line (a crash mid-write) is dropped with a warning and cut from the file so the next
+    append starts on a fresh line; a bad line anywhere else, a header from different settings, or a query
+    that is not in ``requests`` is an error, because silently mixing runs would corrupt the results.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    by_qid = {r.query.qid: r for r in requests}
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    done: dict[str, Result] = {}
+    good: list[bytes] = []
+    rewrite = not raw.endswith(b"\n") and last >= 0  # the next append must start on a fresh line
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        where = f"{path}:{i + 1}"
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if i == last:  # a write cut short by a crash
+                logger.warning("%s: ignoring a truncated last line (a crash mid-write); its query is redone", where)
+                rewrite = True
+                continue
+            raise InputError(f"{where}: malformed progress line ({exc})") from exc
+        if isinstance(obj, dict) and "_header" in obj:
+            if comparable(obj["_header"]) != comparable(header):
+                raise InputError(
+                    f"{where}: progress file was written with other settings ({obj['_header']}); "
+                    "delete it or choose another --run-name"
+                )
+            good.append(line)
+            continue
+        qid = str(obj.get("qid")) if isinstance(obj, dict) else None
+        if qid not in by_qid:
+            raise InputError(f"{where}: query {qid} is not among this run's queries; delete the progress file")
+        if qid in done:
+            logger.warning("%s: query %s already recorded; keeping the first", where, qid)
+            rewrite = True
+            continue
+        done[qid] = _from_record(obj, by_qid[qid], where)
+        good.append(line)
+    if rewrite:
+        with atomic_write(path, "wb") as handle:
+            handle.write(b"".join(line + b"\n" for line in good))
+    return done
+
+
+def comparable(obj: Any) -> Any:
+    """JSON round trip, so a header read back compares equal to the one built in memory."""
+    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+
+
+def progress_header(header: dict[str, Any]) -> dict[str, Any]:
+    """The first line of a progress file: the run's settings, which a resumed run must match."""
+    return {"_header": comparable(header)}

@@ -1,0 +1,187 @@
+"""One training path for every family: an abstract runner (shaped like FlagEmbedding's fine-tune runner) and
+the registry that ``src/train.py --family NAME`` looks runners up in.
+
+:meth:`TrainingRunner.run` owns what is the same for every family, in this order: parse the command line
+(or a single ``.json`` file) into the family's dataclasses, let the family validate them, downgrade GPU-only
+settings on CPU (:mod:`perank.training.hardware`), find the checkpoint to resume from and let the family
+adopt its settings, then build the model, the dataset and the Trainer through the family's hooks, train,
+and save the trainer state and the model. A family implements only the hooks (see docs/training.md,
+"Adding a training runner").
+
+A runner class is marked ``@register_runner("name")`` and its module listed in :data:`RUNNER_MODULES`, which
+is imported only when that family is asked for: looking up one runner imports no other.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from perank.training.hardware import downgrade_for_cpu
+from perank.types import InputError
+
+logger = logging.getLogger("perank.train")
+
+DEFAULT_FAMILY = "pe-rank"
+
+# family name -> the module holding its @register_runner class (imported only when that family is asked for)
+RUNNER_MODULES: Mapping[str, str] = MappingProxyType(
+    {
+        "pe-rank": "perank.families.pe_rank.training.runner",
+    }
+)
+
+
+@dataclass
+class RunArguments:
+    """The three parsed dataclasses of one run (model, data, training), passed to every hook."""
+
+    model: Any
+    data: Any
+    training: Any
+
+
+def find_resume_checkpoint(training_args: Any) -> str | None:
+    """The checkpoint to resume from: the explicit flag, else the last ``checkpoint-*`` in output_dir."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    explicit = training_args.resume_from_checkpoint
+    if explicit:
+        if not Path(explicit).is_dir():
+            raise InputError(f"--resume_from_checkpoint {explicit}: no such checkpoint folder")
+        return str(explicit)
+    out = Path(training_args.output_dir)
+    if out.is_dir() and not training_args.overwrite_output_dir:
+        last = get_last_checkpoint(str(out))
+        if last:
+            logger.info("resuming from %s (pass --overwrite_output_dir to start afresh)", last)
+        return last
+    return None
+
+
+class TrainingRunner(ABC):
+    """A family's training: the hooks below, called in order by :meth:`run`.
+
+    ``argument_classes()`` returns the (model, data, training) dataclasses; the training one must subclass
+    :class:`perank.training.arguments.TrainingArguments` (it carries the CPU downgrade and the legacy flags
+    that :func:`find_resume_checkpoint` reads). Bad user input raises :class:`~perank.types.InputError`.
+    """
+
+    family: ClassVar[str] = ""
+
+    @abstractmethod
+    def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
+        """The model, data and training argument dataclasses, in that order (for ``HfArgumentParser``)."""
+
+    def validate(self, args: RunArguments) -> None:
+        """Reject option values the family cannot train with, before anything is loaded (default: none)."""
+        return None
+
+    def restore_settings(self, args: RunArguments, checkpoint: str) -> None:
+        """Adopt settings stored in the checkpoint being resumed, so its weights fit (default: none)."""
+        return None
+
+    @abstractmethod
+    def build_model(self, args: RunArguments) -> Any:
+        """The ``nn.Module`` the Trainer trains (its ``forward(**batch)`` returns ``{"loss": ...}``)."""
+
+    @abstractmethod
+    def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
+        """``(dataset, collator)``, every row validated here, before any training step."""
+
+    @abstractmethod
+    def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> Any:
+        """The ``transformers.Trainer`` (or subclass) that trains and saves ``model``."""
+
+    def parse(self, argv: Sequence[str]) -> RunArguments:
+        """Command-line flags, or one ``.json`` file of them, into the family's dataclasses."""
+        from transformers import HfArgumentParser
+
+        parser = HfArgumentParser(self.argument_classes())
+        argv = list(argv)
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            path = Path(argv[0])
+            if not path.is_file():
+                raise InputError(f"{path}: arguments file not found")
+            try:
+                parsed = parser.parse_dict(json.loads(path.read_text(encoding="utf-8")))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+            return RunArguments(*parsed)
+        *parsed, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        if rest:
+            raise InputError(f"unknown argument(s) for --family {self.family}: {' '.join(rest)}")
+        return RunArguments(*parsed)
+
+    def run(self, argv: Sequence[str]) -> None:
+        """Parse, validate, downgrade on CPU, resume, build, train, save (InputError for bad input)."""
+        args = self.parse(argv)
+        self.validate(args)
+        downgrade_for_cpu(args.training, args.model)
+        checkpoint = find_resume_checkpoint(args.training)
+        if checkpoint:
+            self.restore_settings(args, checkpoint)
+        model = self.build_model(args)
+        dataset, collator = self.build_dataset(args, model)
+        trainer = self.build_trainer(args, model, dataset, collator)
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        logger.info(
+            "%d training rows; %.2fM trainable parameters; world size %d",
+            len(dataset),
+            n_train / 1e6,
+            args.training.world_size,
+        )
+        trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_state()
+        trainer.save_model(args.training.output_dir)
+
+
+def register_runner(name: str) -> Callable[[type[TrainingRunner]], type[TrainingRunner]]:
+    """Class decorator: make a runner ``--family name``; its module must be ``RUNNER_MODULES[name]``.
+
+    The registry is :data:`RUNNER_MODULES` itself (no mutable state): the decorator names the class, and a
+    lookup imports the listed module and takes the class named so there.
+    """
+
+    def wrap(cls: type[TrainingRunner]) -> type[TrainingRunner]:
+        module = RUNNER_MODULES.get(name)
+        if module != cls.__module__:
+            where = f"taken by {module}" if module else "not listed in perank.training.runner.RUNNER_MODULES"
+            raise ValueError(f"training runner {name!r} ({cls.__module__}.{cls.__qualname__}): the name is {where}")
+        cls.family = name
+        return cls
+
+    return wrap
+
+
+def available_runners() -> list[str]:
+    """Every family that can be trained (nothing is imported to say so)."""
+    return sorted(RUNNER_MODULES)
+
+
+def _runner_class(name: str) -> type[TrainingRunner]:
+    module = importlib.import_module(RUNNER_MODULES[name])
+    found = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, TrainingRunner) and obj.__dict__.get("family") == name
+    ]
+    if len(found) != 1:
+        raise LookupError(
+            f"{module.__name__}: expected one class decorated @register_runner({name!r}), found {len(found)}"
+        )
+    return found[0]
+
+
+def get_runner(name: str) -> TrainingRunner:
+    """A fresh runner for ``--family name``; an unknown name lists the known ones."""
+    if name not in RUNNER_MODULES:
+        raise InputError(f"--family {name!r}: no training runner by that name; known: {', '.join(available_runners())}")
+    return _runner_class(name)()
