@@ -33,12 +33,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from perank.backends.embedding_cache import text_key  # noqa: E402  (the key training's --embedding_cache reads)
 from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: one line, exit 2)
 from perank.families.pe_rank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages  # noqa: E402
 from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics  # noqa: E402
 from perank.retrieval.api import bm25s_batches, search_topics  # noqa: E402
 from perank.retrieval.bm25s_backend import beir_passage_text, build_bm25s_index  # noqa: E402
+from perank.training.holdout import refuse_judged  # noqa: E402
+from perank.training.teachers import dense_scores  # noqa: E402  (shared with build_pair_data.py)
 from perank.types import Candidate, Request  # noqa: E402
 
 
@@ -59,36 +60,6 @@ def bm25_requests(corpus: Path, topics: Path, topk: int, max_queries: int, seed:
     return search_topics(
         dict(queries), bm25s_batches(index), lambda hit: texts[hit.docid], topk, remove_query=True, desc="bm25"
     )
-
-
-def dense_scores(
-    requests: list[Request], encoder_name: str, max_length: int, cache_path: Path | None = None
-) -> dict[str, dict[str, float]]:
-    """Cosine of query and passage embeddings, per query and docid (the dense reranker's scores).
-
-    With ``cache_path`` the frozen-encoder embeddings of every query and passage are read from / added to
-    that file, so a second teacher, and training (``--embedding_cache``), never re-encode them.
-    """
-    import torch
-
-    from perank.backends.encoder import PassageEncoder
-
-    cache: dict[str, torch.Tensor] = {}
-    if cache_path and cache_path.exists():
-        cache = torch.load(cache_path, weights_only=True)
-    texts = list(dict.fromkeys([c.text for r in requests for c in r.candidates] + [r.query.text for r in requests]))
-    todo = [t for t in texts if text_key(t) not in cache]
-    if todo:
-        print(f"dense teacher: encoding {len(todo)} texts ({len(texts) - len(todo)} cached)", file=sys.stderr)
-        enc = PassageEncoder(encoder_name, max_length=max_length)
-        for t, v in zip(todo, enc.encode(todo)):
-            cache[text_key(t)] = v
-        if cache_path:
-            torch.save(cache, cache_path)
-    return {
-        r.query.qid: {c.docid: float(cache[text_key(r.query.text)] @ cache[text_key(c.text)]) for c in r.candidates}
-        for r in requests
-    }
 
 
 def teacher_order(args: argparse.Namespace, requests: list[Request]) -> dict[str, list[str]]:
@@ -223,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--teacher {args.teacher} needs --{'permutations' if args.teacher == 'permutation' else args.teacher}"
         )
     for path in args.forbid_qrels:
-        banned = set(read_qrels(path))
-        leaked = sorted({r.query.qid for r in requests} & banned)
-        if leaked:
-            raise SystemExit(f"refusing: {len(leaked)} queries are judged in {path} (e.g. {leaked[:5]})")
+        refuse_judged(requests, path)
     if args.teacher == "qrels" and args.judged_only:
         judged = set(read_qrels(args.qrels))
         requests = [r for r in requests if r.query.qid in judged]

@@ -35,6 +35,7 @@ from perank.cli.errors import run_guarded  # noqa: E402  (InputError/OSError: on
 from perank.io import read_corpus, read_qrels, read_retrieval_results, read_topics, write_retrieval_results  # noqa: E402
 from perank.retrieval.api import bm25s_batches, search_topics  # noqa: E402
 from perank.retrieval.bm25s_backend import beir_passage_text, build_bm25s_index  # noqa: E402
+from perank.training.holdout import held_out_texts, query_text_key  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OTHER_TOPICS = {
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dl19_topics = read_topics(DATA / "msmarco-passage/topics.dl19-passage.txt")
     dl19_qids = set(read_qrels(DATA / "msmarco-passage/qrels.dl19-passage.txt")) | set(dl19_topics)
-    dl19_texts = {t.strip().lower() for t in dl19_topics.values()}
+    dl19_texts = held_out_texts([DATA / "msmarco-passage/topics.dl19-passage.txt"])
 
     # ArguAna over its own corpus, split into train / validation queries.
     arg_corpus = DATA / "beir/arguana/corpus.jsonl.gz"
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for qid, text in read_topics(path).items():
             if name == "dl20" and qid in dl19_qids:
                 raise SystemExit(f"refusing: {path} has DL19 query {qid}")
-            if text.strip().lower() in dl19_texts:
+            if query_text_key(text) in dl19_texts:
                 print(f"skipping {name}:{qid}, its text is a DL19 query", file=sys.stderr)
                 continue
             topics[f"{name}:{qid}"] = text

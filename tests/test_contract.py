@@ -33,6 +33,13 @@ TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "pe-rank": lambda fx: {"model": fx["tiny_model"], **WINDOW},
     "listwise-text-embedding": lambda fx: {"model": fx["tiny_model"], **WINDOW},
     "listwise-text": lambda fx: {**_tiny_llm(fx), "max_new_tokens": 24},
+    "cross-encoder": lambda fx: {
+        "model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-reranker-tiny/")
+    },
+    "colbert": lambda fx: {"model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-m3-tiny/")},
+    "listconranker": lambda fx: {
+        "model_path": __file__.replace("test_contract.py", "fixtures/peers/listconranker-tiny/")
+    },
 }
 
 
@@ -121,11 +128,12 @@ def test_public_facade_ranks_texts(name: str, fixtures) -> None:
     ranker = Reranker(name, **TINY[name](fixtures))
     assert ranker.name == name
     docs = ["fleas live up to a year", "concrete costs money", "flea life cycle is weeks"]
-    result = ranker.rank("how long is the life cycle of a flea", docs)
+    query = "how long is the life cycle of a flea"
+    result = ranker.rank(query, docs)
     assert sorted(c.docid for c in result.candidates) == ["0", "1", "2"]
     assert [c.text for c in result.top_k(3)] and len(result.top_k(2)) == 2
     if isinstance(ranker.family, PointwiseReranker):
-        pairs = [("how long do fleas live", d) for d in docs]
+        pairs = [(query, d) for d in docs]
         scores = ranker.compute_score(pairs)
         assert isinstance(scores, list) and len(scores) == 3
         assert ranker.compute_score(pairs[0]) == pytest.approx([scores[0]], abs=1e-5)

@@ -135,7 +135,9 @@ def get_dataset(name: str) -> DatasetSpec:
     """Look a dataset up by PE-Rank or BEIR name; an unknown name lists the known ones."""
     key = _ALIASES.get(name, name)
     if key not in DATASETS:
-        raise InputError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        from perank.ranking.options import suggest
+
+        raise InputError(f"unknown dataset {name!r}{suggest(name, DATASETS)}; known: {', '.join(DATASETS)}")
     return DATASETS[key]
 
 

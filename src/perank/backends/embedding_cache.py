@@ -7,9 +7,11 @@ encoder, repeated benchmark runs), so their embeddings are worth keeping.
 Storage: one SQLite file in WAL mode. A row is keyed by ``(key_prefix, sha1(text as UTF-8))``; the prefix
 identifies the encoder *and every setting that changes its output* (name, pooling, max length, dtype), so
 two encoder settings never read each other's vectors. Vectors are stored as raw float32 bytes with their
-dimension. Writers use ``INSERT OR IGNORE`` inside short transactions, so concurrent processes writing the
-same keys neither fail nor corrupt anything: the first row wins and later identical rows are dropped
-(the encoder is deterministic, so they would be equal anyway).
+dimension; a text may instead have a float32 *matrix* (ColBERT's one vector per token: ``matrix=True``),
+stored as its rows' bytes with the row width as ``dim`` and reshaped on read, in the same table. Writers use
+``INSERT OR IGNORE`` inside short transactions, so concurrent processes writing the same keys neither fail
+nor corrupt anything: the first row wins and later identical rows are dropped (the encoder is deterministic,
+so they would be equal anyway).
 
 Usage::
 
@@ -132,8 +134,10 @@ class EmbeddingCache:
 
     # -------------------------------------------------------------- API
 
-    def get_many(self, key_prefix: str, texts: Sequence[str]) -> list[np.ndarray | None]:
-        """The cached vector of each text (float32, shape ``[dim]``), or None where it is not cached."""
+    def get_many(self, key_prefix: str, texts: Sequence[str], matrix: bool = False) -> list[np.ndarray | None]:
+        """The cached vector of each text (float32, shape ``[dim]``), or None where it is not cached.
+
+        ``matrix=True`` reads what ``put_many(..., matrix=True)`` stored: a ``[rows, dim]`` array per text."""
         hashes = [text_hash(t) for t in texts]
         found: dict[bytes, np.ndarray] = {}
         conn = self._connect()
@@ -147,7 +151,9 @@ class EmbeddingCache:
             ).fetchall()
             for h, dim, blob in rows:
                 vec = np.frombuffer(blob, dtype=np.float32)
-                if vec.shape[0] != dim:  # never written like this; treat as a miss rather than trust it
+                if matrix and dim > 0 and vec.shape[0] % dim == 0:
+                    vec = vec.reshape(-1, dim)
+                elif vec.shape[0] != dim:  # never written like this; treat as a miss rather than trust it
                     continue
                 found[bytes(h)] = vec.copy()
         out = [found.get(h) for h in hashes]
@@ -156,16 +162,23 @@ class EmbeddingCache:
         self.misses += len(out) - n_hit
         return out
 
-    def put_many(self, key_prefix: str, texts: Sequence[str], vectors: Any) -> None:
-        """Store one vector per text (``[n, d]`` array/tensor or list of ``[d]`` vectors); existing keys are kept."""
+    def put_many(self, key_prefix: str, texts: Sequence[str], vectors: Any, matrix: bool = False) -> None:
+        """Store one vector per text (``[n, d]`` array/tensor or list of ``[d]`` vectors); existing keys are kept.
+
+        ``matrix=True``: one ``[rows, d]`` matrix per text instead (a list; rows may differ between texts)."""
         if len(texts) == 0:
             return
         if hasattr(vectors, "detach"):
             vectors = vectors.detach().float().cpu().numpy()
         rows = []
         for text, vec in zip(texts, vectors, strict=True):
-            arr = np.ascontiguousarray(np.asarray(vec, dtype=np.float32).reshape(-1))
-            rows.append((key_prefix, text_hash(text), int(arr.shape[0]), arr.tobytes()))
+            if hasattr(vec, "detach"):
+                vec = vec.detach().float().cpu().numpy()
+            arr = np.ascontiguousarray(np.asarray(vec, dtype=np.float32))
+            if matrix and arr.ndim != 2:
+                raise ValueError(f"matrix=True needs one [rows, dim] array per text, got shape {arr.shape}")
+            dim = int(arr.shape[1]) if matrix else int(arr.size)
+            rows.append((key_prefix, text_hash(text), dim, arr.reshape(-1).tobytes()))
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:

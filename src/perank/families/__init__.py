@@ -11,3 +11,6 @@ import perank.families.identity  # noqa: F401
 import perank.families.dense  # noqa: F401
 import perank.families.pe_rank.reranker  # noqa: F401
 import perank.families.listwise_text.reranker  # noqa: F401
+import perank.families.cross_encoder.reranker  # noqa: F401
+import perank.families.colbert.reranker  # noqa: F401
+import perank.families.listconranker.reranker  # noqa: F401

@@ -1,11 +1,13 @@
 """The one registry of reranker families, which ``evaluate.py --reranker NAME`` and ``perank.Reranker`` use.
 
-A family registers itself with ``@register("name", "alias", ...)`` on its class; importing
-:mod:`perank.families` imports every family module, so the registry is complete after the first lookup.
+A family registers itself with ``@register("name", "alias", ...)`` on its class; the first lookup imports the
+package :data:`FAMILIES_PACKAGE` (``perank.families``), which imports every family module, so the registry is
+complete from then on.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
@@ -31,10 +33,15 @@ def register(*names: str) -> Callable[[type[BaseReranker]], type[BaseReranker]]:
     return wrap
 
 
-def available_rerankers() -> list[str]:
-    """Every registered name, aliases included (importing the families registers them)."""
-    import perank.families  # noqa: F401  (registers the built-in families)
+#: the package whose import registers every built-in family; named, not imported, so that this core module
+#: knows no family (the arrows point from the families down to the registry), as a plugin entry point would be
+FAMILIES_PACKAGE = "perank.families"
 
+
+def available_rerankers() -> list[str]:
+    """Every registered name, aliases included (the first call imports :data:`FAMILIES_PACKAGE`, which
+    registers the built-in families)."""
+    importlib.import_module(FAMILIES_PACKAGE)
     return sorted(_REGISTRY)
 
 

@@ -35,6 +35,9 @@ DEFAULT_FAMILY = "pe-rank"
 RUNNER_MODULES: Mapping[str, str] = MappingProxyType(
     {
         "pe-rank": "perank.families.pe_rank.training.runner",
+        "cross-encoder": "perank.families.cross_encoder.training",
+        "colbert": "perank.families.colbert.training",
+        "listconranker": "perank.families.listconranker.training.runner",
     }
 )
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Train the small cross-encoder (all-MiniLM-L6-v2 + a fresh one-label head) on CPU and write
+# checkpoints/cross-encoder-minilm, the cross-encoder reranker's default model.
+# DL19 is the held-out test: build_pair_data.py refuses its judged qids (--forbid-qrels) and its query texts.
+# Resumable: every step is skipped when its output exists, and training resumes from the last checkpoint-* in
+# $OUT (MAX_STEPS stops after that many steps in total). Extra arguments go to src/train.py.
+#   PY (.venv/bin/python), WORK (work_train), OUT ($WORK/cross_encoder), DEST (checkpoints/cross-encoder-minilm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+PY=${PY:-.venv/bin/python}
+W=${WORK:-work_train}
+OUT=${OUT:-$W/cross_encoder}
+DEST=${DEST:-checkpoints/cross-encoder-minilm}
+TOTAL=${MAX_STEPS:-750}
+mkdir -p "$W"
+
+# 1. query groups (FlagEmbedding JSONL): scripts/build_pair_mix.sh, shared by the three small encoder rerankers
+#    (DL20 judgments repeated, ArguAna's; DL19 never read except to refuse it; see that script).
+WORK="$W" PY="$PY" bash scripts/build_pair_mix.sh
+
+# 3. fine-tune: groups of 8 (1 positive, 7 negatives), queries to 64 tokens, pairs to 256, lr 5e-5 with 10%
+#    warmup, checkpoints every 50 steps (two kept) so an interrupted run resumes.
+last_step() {  # the step of the last checkpoint in $OUT (0 if none)
+    local c n=0
+    for c in "$OUT"/checkpoint-*; do
+        [ -d "$c" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
+    done
+    echo "$n"
+}
+if [ "$(last_step)" -lt "$TOTAL" ]; then
+    $PY src/train.py --family cross-encoder \
+        --model_name_or_path all-minilm-l6-v2 \
+        --data_path "$W/pairs_mix.jsonl" \
+        --output_dir "$OUT" \
+        --group_size 8 --query_max_len 64 --passage_max_len 192 \
+        --max_steps "$TOTAL" \
+        --per_device_train_batch_size 8 \
+        --learning_rate 5e-5 --warmup_steps 0.1 --weight_decay 0.01 \
+        --logging_steps 10 \
+        --save_strategy steps --save_steps 50 --save_total_limit 2 \
+        --report_to none --use_cpu --dataloader_num_workers 0 --seed 0 \
+        "$@"
+fi
+
+# 4. the default model folder from the last checkpoint (the final model): only what loading needs (config,
+#    weights, tokenizer) and the loss log, no optimizer state
+LAST="$OUT/checkpoint-$(last_step)"
+if [ ! -s "$DEST/model.safetensors" ] || [ "$LAST/model.safetensors" -nt "$DEST/model.safetensors" ]; then
+    mkdir -p "$DEST"
+    for f in config.json model.safetensors trainer_state.json tokenizer.json tokenizer_config.json \
+        special_tokens_map.json vocab.txt; do
+        if [ -f "$LAST/$f" ]; then cp "$LAST/$f" "$DEST/$f"; fi
+    done
+    echo "wrote $DEST from $LAST" >&2
+fi

@@ -1,0 +1,202 @@
+"""A catalogue of bad inputs, as a new user would make them, and the one line each command prints for them.
+
+Every case runs the real entry point in-process and must end with exit status 2 and exactly one line on
+stderr that starts with ``error:`` and says what is wrong (the file and line, the option, the name). None of
+these cases loads a large model: options and files are checked before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from perank.cli import evaluate, run_evaluation, train, trec_eval
+
+REPO = Path(__file__).resolve().parents[1]
+MS = REPO / "data" / "msmarco-passage"
+HIT = '{"content": "c", "qid": "1", "docid": "d1", "score": 1.0}'
+
+
+@dataclass(frozen=True)
+class Case:
+    """``files`` are written under a temporary folder (``{tmp}`` in argv and contents is replaced by it)."""
+
+    name: str
+    command: Callable[[list[str]], int]
+    argv: tuple[str, ...]
+    expected: str
+    files: tuple[tuple[str, str | bytes], ...] = ()
+
+
+EVAL = ("--reranker", "identity", "--no-progress", "--output-dir", "{tmp}/out")
+CASES = [
+    Case("unknown reranker", evaluate.main, ("--reranker", "nope"), "unknown reranker 'nope'"),
+    Case("misspelled reranker", evaluate.main, ("--reranker", "densse"), "(did you mean dense?)"),
+    Case(
+        "misspelled option",
+        evaluate.main,
+        ("--reranker", "dense", "-o", "batch_sise=4"),
+        "reranker 'dense' has no option 'batch_sise' (did you mean batch_size?)",
+    ),
+    Case(
+        "option of the wrong type",
+        evaluate.main,
+        ("--reranker", "dense", "-o", "batch_size=four"),
+        "option batch_size='four': expected int, got str",
+    ),
+    Case("option without a value", evaluate.main, ("--reranker", "dense", "-o", "oops"), "expected KEY=VALUE"),
+    Case("unknown dataset", evaluate.main, ("--datasets", "dl2019", *EVAL), "unknown dataset 'dl2019'"),
+    Case(
+        "missing candidates file",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/nope.jsonl", *EVAL),
+        "nope.jsonl: file not found",
+    ),
+    Case(
+        "malformed candidates line",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", *EVAL),
+        "c.jsonl:2: malformed JSON",
+        (("c.jsonl", '{"query": "q", "hits": [' + HIT + "]}\n{oops\n"),),
+    ),
+    Case(
+        "NaN score in candidates",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", *EVAL),
+        "c.jsonl:1: hit 0 score nan is not finite",
+        (("c.jsonl", '{"query": "q", "hits": [' + HIT.replace("1.0", "NaN") + "]}\n"),),
+    ),
+    Case(
+        "empty hit list",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", *EVAL),
+        "c.jsonl:1: empty hit list for query 'q'",
+        (("c.jsonl", '{"query": "q", "hits": []}\n'),),
+    ),
+    Case(
+        "missing qrels file",
+        evaluate.main,
+        ("--retrieval-results", str(MS / "retrieve_results_dl19.json"), "--qrels", "{tmp}/q.txt", *EVAL),
+        "q.txt: qrels file not found",
+    ),
+    Case(
+        "output folder under a file",
+        evaluate.main,
+        ("--datasets", "dl19", "--reranker", "identity", "--output-dir", "{tmp}/f/sub"),
+        "--output-dir {tmp}/f/sub: cannot create it",
+        (("f", "a file"),),
+    ),
+    Case(
+        "two datasets, one candidates file",
+        evaluate.main,
+        ("--datasets", "dl19", "dl20", "--retrieval-results", str(MS / "retrieve_results_dl19.json"), *EVAL),
+        "apply to one dataset",
+    ),
+    Case("topk of zero", evaluate.main, ("--datasets", "dl19", "--topk", "0", *EVAL), "topk must be at least 1"),
+    Case("batch size of zero", evaluate.main, ("--datasets", "dl19", "--batch-size", "0", *EVAL), "at least 1"),
+    Case(
+        "missing checkpoint folder",
+        evaluate.main,
+        ("--reranker", "pe-rank", "--model-path", "{tmp}/no-such-ckpt"),
+        "no-such-ckpt: no such checkpoint folder",
+    ),
+    Case(
+        "checkpoint of another family",
+        evaluate.main,
+        ("--reranker", "pe-rank", "--model-path", "{tmp}/bert"),
+        "bert: not a PE-Rank checkpoint",
+        (("bert/config.json", '{"model_type": "bert"}'),),
+    ),
+    Case(
+        "truncated weight file",
+        evaluate.main,
+        ("--reranker", "pe-rank", "--model-path", "{tmp}/ckpt"),
+        "ckpt/projector.safetensors: truncated",
+        (("ckpt/perank_config.json", "{}"), ("ckpt/projector.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{")),
+    ),
+    Case("zero window", evaluate.main, ("--reranker", "pe-rank", "--window-size", "0"), "window_size must be a"),
+    Case(
+        "unknown decode mode",
+        evaluate.main,
+        ("--reranker", "pe-rank", "-o", "decode_mode=beam"),
+        "unknown decode mode 'beam'",
+    ),
+    Case("missing run file", trec_eval.main, ("--ranking", "{tmp}/run.txt"), "run.txt: file not found"),
+    Case(
+        "run line with 5 fields",
+        trec_eval.main,
+        ("--ranking", "{tmp}/run.txt"),
+        "run.txt:2: expected 'qid Q0 docid rank score tag', got 5 fields",
+        (("run.txt", "1 Q0 d1 1 2.0 t\n1 Q0 d2 2 1.0\n"),),
+    ),
+    Case(
+        "infinite score in a run",
+        trec_eval.main,
+        ("--ranking", "{tmp}/run.txt"),
+        "run.txt:1: score 'inf' is not finite",
+        (("run.txt", "1 Q0 d1 1 inf t\n"),),
+    ),
+    Case(
+        "document twice in a run",
+        trec_eval.main,
+        ("--ranking", "{tmp}/run.txt"),
+        "run.txt:2: docid d1 appears twice for query 1",
+        (("run.txt", "1 Q0 d1 1 2.0 t\n1 Q0 d1 2 1.0 t\n"),),
+    ),
+    Case(
+        "dataset without qrels",
+        trec_eval.main,
+        ("--dataset", "robust04", "--ranking", "{tmp}/run.txt"),
+        "robust04",
+        (("run.txt", "1 Q0 d1 1 2.0 t\n"),),
+    ),
+    Case(
+        "non-integer grade in qrels",
+        trec_eval.main,
+        ("--ranking", "{tmp}/run.txt", "--qrels", "{tmp}/q.txt"),
+        "q.txt:1: grade 'high' is not an integer",
+        (("run.txt", "1 Q0 d1 1 2.0 t\n"), ("q.txt", "1 0 d1 high\n")),
+    ),
+    Case(
+        "retrieval for an unknown dataset",
+        run_evaluation.main,
+        ("--dataset", "nope-set"),
+        "unknown dataset 'nope-set'",
+    ),
+    Case(
+        "unknown training family", train.main, ("--family", "nope"), "--family 'nope': no training runner by that name"
+    ),
+    Case(
+        "missing training data",
+        train.main,
+        ("--data_path", "{tmp}/train.jsonl", "--output_dir", "{tmp}/o", "--use_cpu"),
+        "train.jsonl",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_clear_line(case: Case, tmp_path: Path, capsys) -> None:
+    for name, content in case.files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content.replace("{tmp}", str(tmp_path)))
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
+    code = case.command(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("error: ")]
+    assert code == 2, err
+    assert len(errors) == 1, err
+    assert case.expected.replace("{tmp}", str(tmp_path)) in errors[0]
+
+
+def test_catalogue_is_long_enough() -> None:
+    assert len(CASES) >= 25 and len({c.name for c in CASES}) == len(CASES)
+    json.dumps([c.name for c in CASES])
