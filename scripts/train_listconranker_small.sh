@@ -32,18 +32,19 @@ if [ -z "${PAIRS:-}" ]; then
     WORK="$W" PY="$PY" bash scripts/build_pair_mix.sh
 fi
 
-train() {  # train OUTPUT_DIR EPOCHS [flags]: one stage; skipped once OUTPUT_DIR holds its final model
+train() {  # train OUTPUT_DIR LENGTH [flags]: one stage (LENGTH: --num_train_epochs N or --max_steps N);
+    # skipped once OUTPUT_DIR holds its final model
     local out=$1 epochs=$2
     shift 2
     [ -s "$out/list_transformer.pt" ] && return 0
-    local length=(--num_train_epochs "$epochs")
+    local length=("$epochs")
     [ -n "${MAX_STEPS:-}" ] && length=(--max_steps "$MAX_STEPS")
     $PY src/train.py --family listconranker \
         --data_path "$PAIRS" \
         --output_dir "$out" \
         "${length[@]}" \
-        --max_length 256 \
-        --group_size 16 --max_positives 4 \
+        --max_length 128 \
+        --group_size 8 --max_positives 2 \
         --circle_gamma 32 --circle_margin 0.25 \
         --lr_scheduler_type linear --warmup_steps 0.05 \
         --weight_decay 0.01 \
@@ -56,17 +57,22 @@ train() {  # train OUTPUT_DIR EPOCHS [flags]: one stage; skipped once OUTPUT_DIR
         "$@"
 }
 
+# Sized for a 2-core CPU: lists of 8 (up to 2 positives), texts cut to 128 tokens. Stage 1 embeds each training
+# text once (~9k texts, a few minutes) and then trains the list transformer and head on the cached vectors;
+# stage 2 fine-tunes everything for a few steps only (~4 s a step).
 # 2. stage 1: the embedder frozen; a fresh head learns fast at a high rate
-train "$S1" 4 --model_name_or_path all-minilm-l6-v2 --freeze_embedder True \
+train "$S1" "--num_train_epochs=${S1_EPOCHS:-3}" --model_name_or_path all-minilm-l6-v2 --freeze_embedder True \
     --per_device_train_batch_size 32 --learning_rate 3e-4 "$@"
 # 3. stage 2: everything trains, at a fine-tuning rate for the embedder
-train "$S2" 2 --model_name_or_path "$S1" --freeze_embedder False \
-    --per_device_train_batch_size 8 --learning_rate 2e-5 "$@"
+train "$S2" "--max_steps=${S2_STEPS:-40}" --model_name_or_path "$S1" --freeze_embedder False \
+    --per_device_train_batch_size 4 --learning_rate 2e-5 "$@"
 
-# 4. the loadable folder, without trainer state or checkpoints (embedder, tokenizer, head files, config)
+# 4. the loadable folder, without trainer state or checkpoints (embedder in float16, tokenizer, head files, config)
 if [ ! -s "$OUT/list_transformer.pt" ]; then
     rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
     find "$S2" -maxdepth 1 -type f ! -name trainer_state.json ! -name training_args.bin -exec cp {} "$OUT.tmp/" \;
+    # the embedder and the list transformer stored in float16, loaded as float32
+    $PY scripts/half_weights.py "$OUT.tmp/model.safetensors" "$OUT.tmp/list_transformer.pt"
     rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 fi
 echo "ListConRanker ready: $OUT"

@@ -168,6 +168,20 @@ def test_cache_stores_matrices_and_keeps_vectors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- bad input
 
 
+def test_a_projection_over_a_named_frozen_encoder_loads_like_a_full_folder(tmp_path: Path) -> None:
+    """colbert_linear.pt + colbert_encoder.json (the shipped layout): the encoder comes from the named folder."""
+    light = tmp_path / "light"
+    light.mkdir()
+    shutil.copy(M3 / "colbert_linear.pt", light / "colbert_linear.pt")
+    (light / "colbert_encoder.json").write_text(json.dumps({"encoder": str(M3)}))
+    pairs = [("what is a flea", "fleas are insects"), ("concrete", "floors cost money")]
+    full = build_reranker("colbert", model_path=str(M3)).compute_score(pairs)
+    assert build_reranker("colbert", model_path=str(light)).compute_score(pairs) == pytest.approx(full, abs=1e-6)
+    (light / "colbert_linear.pt").unlink()
+    with pytest.raises(InputError, match="colbert_encoder.json without the colbert_linear.pt"):
+        load_colbert(str(light))
+
+
 def test_other_families_and_broken_folders_are_refused(tmp_path: Path, tiny_encoder: Path) -> None:
     with pytest.raises(InputError, match="XLMRobertaForSequenceClassification.*|no colbert_linear.pt"):
         colbert(model_path=str(PEERS / "bge-reranker-tiny"))

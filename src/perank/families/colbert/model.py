@@ -34,6 +34,9 @@ from perank.backends.weights import check_weight_files
 from perank.types import InputError
 
 COLBERT_LINEAR = "colbert_linear.pt"
+#: a trained projection over an encoder that stayed frozen: ``{"encoder": NAME}`` names that encoder (a packaged
+#: alias, a hub id or a folder), so the folder ships only ``colbert_linear.pt`` instead of a copy of its weights
+BASE_ENCODER = "colbert_encoder.json"
 #: config architectures that are a plain encoder (AutoModel loads its base model)
 PLAIN_ARCHITECTURES = ("Model", "ForMaskedLM", "ForPreTraining")
 #: files that mark another family's checkpoint folder
@@ -61,6 +64,20 @@ def checkpoint_folder(path_or_id: str) -> Path:
         raise InputError(
             f"{path_or_id}: no such model folder, and the Hugging Face hub could not provide it ({type(exc).__name__})"
         ) from exc
+
+
+def base_encoder(folder: Path) -> Path | None:
+    """The encoder folder :data:`BASE_ENCODER` names (None when the folder holds its own encoder)."""
+    path = folder / BASE_ENCODER
+    if not path.is_file():
+        return None
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["encoder"]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: expected {{\"encoder\": NAME}} ({exc})") from exc
+    if not (folder / COLBERT_LINEAR).is_file():
+        raise InputError(f"{folder}: {BASE_ENCODER} without the {COLBERT_LINEAR} it belongs to")
+    return checkpoint_folder(str(name))
 
 
 def find_projection(folder: Path) -> Path | None:
@@ -239,10 +256,11 @@ def load_colbert(
     from transformers import AutoModel, AutoTokenizer
 
     folder = checkpoint_folder(path_or_id)
+    source = base_encoder(folder) or folder
     linear_file = find_projection(folder)
     check_weight_files(folder)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-    encoder = AutoModel.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
+    encoder = AutoModel.from_pretrained(str(source), dtype=dtype, trust_remote_code=trust_remote_code)
     hidden = int(encoder.config.hidden_size)
     if linear_file is not None:
         linear, projection = read_projection(linear_file, hidden, dim), COLBERT_LINEAR
