@@ -74,7 +74,7 @@ def base_encoder(folder: Path) -> Path | None:
     try:
         name = json.loads(path.read_text(encoding="utf-8"))["encoder"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: expected {{\"encoder\": NAME}} ({exc})") from exc
+        raise InputError(f'{path}: expected {{"encoder": NAME}} ({exc})') from exc
     if not (folder / COLBERT_LINEAR).is_file():
         raise InputError(f"{folder}: {BASE_ENCODER} without the {COLBERT_LINEAR} it belongs to")
     return checkpoint_folder(str(name))
