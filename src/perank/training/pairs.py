@@ -122,6 +122,19 @@ def read_pair_groups(path: str | Path) -> list[PairGroup]:
     return groups
 
 
+def negative_indices(group: PairGroup, need: int, rng: random.Random, what: str) -> list[int]:
+    """``need`` indices into ``group.neg``: without replacement when there are enough negatives, otherwise from
+    the negatives repeated ``ceil(need / len(neg))`` times (FlagEmbedding's way of filling a group)."""
+    if not need:
+        return []
+    if not group.neg:
+        raise InputError(f"{group.where}: no negatives to fill {what} (give 'neg' passages)")
+    pool = list(range(len(group.neg)))
+    if len(pool) < need:
+        pool = pool * math.ceil(need / len(pool))
+    return rng.sample(pool, need)
+
+
 def sample_group(group: PairGroup, group_size: int, rng: random.Random) -> tuple[list[str], list[float] | None]:
     """``[one positive, group_size - 1 negatives]`` and the teacher scores aligned with them (None without).
 
@@ -133,16 +146,8 @@ def sample_group(group: PairGroup, group_size: int, rng: random.Random) -> tuple
         raise InputError(f"group_size {group_size}: must be at least 1")
     k = rng.randrange(len(group.pos))
     passages = [group.pos[k]]
-    idx: list[int] = []
-    need = group_size - 1
-    if need:
-        if not group.neg:
-            raise InputError(f"{group.where}: no negatives to fill a group of {group_size} (give 'neg' passages)")
-        pool = list(range(len(group.neg)))
-        if len(pool) < need:
-            pool = pool * math.ceil(need / len(pool))
-        idx = rng.sample(pool, need)
-        passages += [group.neg[i] for i in idx]
+    idx = negative_indices(group, group_size - 1, rng, f"a group of {group_size}")
+    passages += [group.neg[i] for i in idx]
     if group.pos_scores is None or group.neg_scores is None:
         return passages, None
     return passages, [group.pos_scores[k]] + [group.neg_scores[i] for i in idx]
@@ -178,9 +183,11 @@ class PairGroupDataset(Dataset):
     def __len__(self) -> int:
         return len(self.groups)
 
+    def rng(self, i: int) -> random.Random:
+        """Item i's generator in this epoch (a string seed is hashed with SHA-512: stable across processes)."""
+        return random.Random(f"{self.seed}:{self.epoch}:{i}")
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         group = self.groups[i]
-        # a string seed is hashed with SHA-512 by random.Random: stable across processes and Python runs
-        rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-        passages, teacher = sample_group(group, self.group_size, rng)
+        passages, teacher = sample_group(group, self.group_size, self.rng(i))
         return {"query": group.query, "passages": passages, "teacher": teacher}

@@ -16,7 +16,6 @@ and data position (its reload of the folder's ``model.safetensors`` is mapped on
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from perank.families.colbert.loss import KD_LOSS_TYPES, ColbertTrainingModel
 from perank.families.colbert.model import COLBERT_LINEAR, load_colbert
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.saving import gathered_for_save
 from perank.types import InputError
 
 
@@ -110,12 +110,7 @@ class ColbertTrainer(Trainer):
         """Write the encoder, tokenizer and ``colbert_linear.pt`` (gathered first under ZeRO-3)."""
         output_dir = output_dir or self.args.output_dir
         module: ColbertTrainingModel = self.model
-        gather: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        if self.is_deepspeed_enabled and getattr(self.accelerator.state.deepspeed_plugin, "zero_stage", 0) == 3:
-            import deepspeed
-
-            gather = deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-        with gather:
+        with gathered_for_save(self):
             if not self.args.should_save:
                 return
             module.colbert.save(output_dir)

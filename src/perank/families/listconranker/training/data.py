@@ -11,14 +11,12 @@ have them, are not used: Circle Loss needs only which passages are relevant.
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from perank.training.pairs import PairGroup
+from perank.training.pairs import PairGroup, PairGroupDataset, negative_indices
 from perank.types import InputError
 
 
@@ -30,20 +28,16 @@ def sample_list(
     n_pos = min(len(group.pos), max_positives, group_size - 1)
     passages = rng.sample(group.pos, n_pos)
     need = group_size - n_pos
-    if not group.neg:
-        raise InputError(f"{group.where}: no negatives to fill a list of {group_size} (give 'neg' passages)")
-    pool = list(range(len(group.neg)))
-    if len(pool) < need:
-        pool = pool * math.ceil(need / len(pool))
-    passages += [group.neg[i] for i in rng.sample(pool, need)]
+    passages += [group.neg[i] for i in negative_indices(group, need, rng, f"a list of {group_size}")]
     return passages, [1] * n_pos + [0] * need
 
 
-class ListDataset(Dataset):
+class ListDataset(PairGroupDataset):
     """Item i -> ``{"query", "passages", "labels"}`` drawn from group i by :func:`sample_list`.
 
-    Seeded by (seed, epoch, i) like :class:`perank.training.pairs.PairGroupDataset`, so an item does not depend
-    on the worker or order, a resumed run replays the same lists, and each epoch draws other negatives.
+    Seeded by (seed, epoch, i) as :class:`perank.training.pairs.PairGroupDataset` (whose epochs and generators
+    it uses), so an item does not depend on the worker or order, a resumed run replays the same lists, and each
+    epoch draws other negatives.
     """
 
     def __init__(self, groups: list[PairGroup], group_size: int, max_positives: int, seed: int = 42) -> None:
@@ -57,23 +51,12 @@ class ListDataset(Dataset):
         if bad:
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
             raise InputError(f"{bad[0]}: a group with no negative cannot make a list{more}")
-        self.groups = groups
-        self.group_size = group_size
+        super().__init__(groups, group_size, seed)
         self.max_positives = max_positives
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the next epoch's lists (called by the Trainer's data loader)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.groups)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         group = self.groups[i]
-        rng = random.Random(f"{self.seed}:{self.epoch}:{i}")  # a string seed is hashed stably (SHA-512)
-        passages, labels = sample_list(group, self.group_size, self.max_positives, rng)
+        passages, labels = sample_list(group, self.group_size, self.max_positives, self.rng(i))
         return {"query": group.query, "passages": passages, "labels": labels}
 
 

@@ -11,7 +11,6 @@ folder that the ``listconranker`` reranker and a later stage read (:meth:`ListCo
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from transformers import Trainer
 
 from perank.families.listconranker.model import ListConRankerModel
 from perank.families.listconranker.training.losses import batch_circle_loss
+from perank.training.saving import gathered_for_save
 
 
 class ListConRankerTrainingModel(nn.Module):
@@ -115,12 +115,7 @@ class ListConRankerTrainer(Trainer):
         """Write a ListConRanker folder (embedder, tokenizer, head files, config) and the training arguments."""
         output_dir = output_dir or self.args.output_dir
         module: ListConRankerTrainingModel = self.model
-        gather: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        if self.is_deepspeed_enabled and getattr(self.accelerator.state.deepspeed_plugin, "zero_stage", 0) == 3:
-            import deepspeed
-
-            gather = deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-        with gather:
+        with gathered_for_save(self):
             if not self.args.should_save:
                 return
             os.makedirs(output_dir, exist_ok=True)

@@ -10,7 +10,6 @@ names (``model.projector.0.weight`` ...) for ``--pretrain_mlp_adapter``. Trainer
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from transformers import Trainer
 
 from perank.families.pe_rank.training.model import PERankTrainingModel
+from perank.training.saving import gathered_for_save
 
 TRAINER_WEIGHTS = "model.safetensors"
 
@@ -71,12 +71,7 @@ class PERankTrainer(Trainer):
 
         output_dir = output_dir or self.args.output_dir
         module: PERankTrainingModel = self.model
-        gather: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        if self.is_deepspeed_enabled and getattr(self.accelerator.state.deepspeed_plugin, "zero_stage", 0) == 3:
-            import deepspeed
-
-            gather = deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None)
-        with gather:
+        with gathered_for_save(self):
             if not self.args.should_save:
                 return
             os.makedirs(output_dir, exist_ok=True)
