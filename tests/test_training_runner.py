@@ -157,8 +157,9 @@ def test_find_resume_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = SimpleNamespace(resume_from_checkpoint=None, output_dir=str(out), overwrite_output_dir=False)
     assert find_resume_checkpoint(args) is None
-    (out / "checkpoint-2").mkdir(parents=True)
-    (out / "checkpoint-10").mkdir()
+    for step in (2, 10):  # complete checkpoints: the Trainer writes trainer_state.json last
+        (out / f"checkpoint-{step}").mkdir(parents=True)
+        (out / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert find_resume_checkpoint(args) == str(out / "checkpoint-10")
     args.overwrite_output_dir = True
     assert find_resume_checkpoint(args) is None
@@ -230,6 +231,7 @@ class FakeRunner(TrainingRunner):
 def test_run_calls_the_hooks_in_order(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "checkpoint-4").mkdir(parents=True)
+    (out / "checkpoint-4" / "trainer_state.json").write_text("{}")
     runner = FakeRunner()
     flags = ["--output_dir", str(out), "--use_cpu", "--bf16", "--attn_implementation", "flash_attention_2"]
     runner.run(flags + ["--rows", "2"])
@@ -255,3 +257,17 @@ def test_run_reads_a_json_file_of_flags(tmp_path: Path) -> None:
     assert ("trainer", 1) in runner.calls and ("train", None) in runner.calls
     with pytest.raises(InputError, match="missing.json: arguments file not found"):
         FakeRunner().run([str(tmp_path / "missing.json")])
+
+
+def test_an_incomplete_checkpoint_left_by_a_crash_is_skipped(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from perank.training.runner import find_resume_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_step": 4}'), (6, None), (8, '{"glob')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    args = SimpleNamespace(resume_from_checkpoint=None, output_dir=str(tmp_path), overwrite_output_dir=False)
+    assert find_resume_checkpoint(args) == str(tmp_path / "checkpoint-4")

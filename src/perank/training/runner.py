@@ -51,21 +51,38 @@ class RunArguments:
     training: Any
 
 
-def find_resume_checkpoint(training_args: Any) -> str | None:
-    """The checkpoint to resume from: the explicit flag, else the last ``checkpoint-*`` in output_dir."""
-    from transformers.trainer_utils import get_last_checkpoint
+def complete_checkpoint(folder: Path) -> bool:
+    """Whether a ``checkpoint-*`` folder was written to the end: the Trainer writes ``trainer_state.json`` after
+    the weights, optimizer and RNG state, so a process killed while saving leaves a folder without a readable
+    one, and resuming from it would fail (or worse)."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
+
+def find_resume_checkpoint(training_args: Any) -> str | None:
+    """The checkpoint to resume from: the explicit flag, else the last complete ``checkpoint-*`` in output_dir
+    (an incomplete one, left by a crash while it was being written, is skipped with a warning)."""
     explicit = training_args.resume_from_checkpoint
     if explicit:
         if not Path(explicit).is_dir():
             raise InputError(f"--resume_from_checkpoint {explicit}: no such checkpoint folder")
         return str(explicit)
     out = Path(training_args.output_dir)
-    if out.is_dir() and not training_args.overwrite_output_dir:
-        last = get_last_checkpoint(str(out))
-        if last:
-            logger.info("resuming from %s (pass --overwrite_output_dir to start afresh)", last)
-        return last
+    if not out.is_dir() or training_args.overwrite_output_dir:
+        return None
+    steps = sorted(
+        (int(p.name.split("-", 1)[1]), p)
+        for p in out.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-", 1)[1].isdigit()
+    )
+    for _, folder in reversed(steps):
+        if complete_checkpoint(folder):
+            logger.info("resuming from %s (pass --overwrite_output_dir to start afresh)", folder)
+            return str(folder)
+        logger.warning("%s: incomplete (no readable trainer_state.json; a crash while saving): skipped", folder)
     return None
 
 
