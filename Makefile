@@ -15,7 +15,7 @@ LINT_PATHS := src tests benchmarks scripts
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all venv demo test lint format clean-venv
+.PHONY: all venv demo test lint format clean-venv regress
 
 all: test
 
@@ -47,6 +47,13 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff format $(LINT_PATHS)
 	$(PY) -m ruff check --fix $(LINT_PATHS)
+
+# Rerun every command of results/expected/*.yaml and compare at 4 decimals (slow: full DL19/DL20 runs);
+# `$(PY) scripts/regress.py --write` regenerates them; `make regress REGRESS="--only dl19"` runs a subset (a file
+# name, a model or a dataset; --only repeats).
+REGRESS ?=
+regress: $(STAMP)
+	$(PY) scripts/regress.py $(REGRESS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -171,3 +171,103 @@ def test_percentile_and_ratios():
     assert got["listwise-text / pe-rank median latency (batch 1)"] == pytest.approx(6.0)
     assert got["pe-rank batched / batch-1 queries per second"] == pytest.approx(2.5)
     assert got["pe-rank greedy / single-pass median latency"] is None
+
+
+# ---------------------------------------------------------------- the prepared GPU check, dry run on CPU
+
+GPU_CHECK = BENCHMARKS / "gpu_check.sh"
+
+
+def test_gpu_check_dry_run(tmp_path):
+    """``gpu_check.sh --dry-run`` runs the device's latency step on CPU with tiny shapes (the env and test steps
+    are left out here to stay fast; the full dry run is under 2 minutes): every engine configuration is timed,
+    the eager twins record their engine, and the summary says what ran."""
+    out = tmp_path / "out"
+    cmd = ["bash", str(GPU_CHECK), "--dry-run", "--steps", "latency", "--queries", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = (out / "summary.md").read_text()
+    assert "| env | skipped |" in summary and "| tests | skipped |" in summary and "| latency | ok |" in summary
+    entries = json.loads((out / "rerank_latency_gpu_dry.json").read_text())
+    by = {e["name"]: e for e in entries}
+    assert set(by) == {
+        "pe-rank",
+        "pe-rank-eager",
+        "pe-rank-single-pass",
+        "pe-rank-single-pass-batched",
+        "pe-rank-batched",
+        "pe-rank-batched-eager",
+    }
+    assert by["pe-rank-eager"]["config"]["decode_engine"] == "eager"
+    assert by["pe-rank"]["config"]["decode_engine"] == "eager"  # auto is eager on CPU (graph on CUDA)
+    assert by["pe-rank"]["ndcg_cut_10"] == by["pe-rank-eager"]["ndcg_cut_10"]  # the engine never changes rankings
+    assert "pe-rank eager / auto-engine median latency (batch 1)" in summary
+
+
+def test_gpu_check_rejects_unknown_options():
+    proc = subprocess.run(["bash", str(GPU_CHECK), "--fast"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown option --fast" in proc.stderr
+
+
+# ---------------------------------------------------------------- every family, one benchmark
+
+FAMILIES_SCRIPT = BENCHMARKS / "families.py"
+PEERS = REPO / "tests" / "fixtures" / "peers"
+
+
+def _families(module: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(f"families.{module}")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_every_registered_family_has_a_configuration():
+    from perank.ranking.registry import get_reranker_class
+
+    configs = _families("configs").FAMILY_CONFIGS
+    canonical = {get_reranker_class(name).name for name in available_rerankers()}
+    assert canonical <= {c.reranker for c in configs.values()}, canonical - {c.reranker for c in configs.values()}
+
+
+def test_families_options_and_selection():
+    configs = _families("configs")
+    assert configs.select_configs("identity,dense", "dense") == ["identity"]
+    with pytest.raises(SystemExit, match="unknown configuration"):
+        configs.select_configs("identity,nope", "")
+    sets = configs.parse_sets(["pe-rank.window_size=10", "dense.model_path=/m", "*.batch_size=4"])
+    assert sets == {"pe-rank": {"window_size": 10}, "dense": {"model_path": "/m"}, "*": {"batch_size": 4}}
+    with pytest.raises(SystemExit, match="NAME.key=value"):
+        configs.parse_sets(["nope.x=1"])
+
+
+@pytest.mark.slow
+def test_families_benchmark_on_one_query(tmp_path, tiny_dirs, tiny_checkpoint, monkeypatch):
+    """Several families on 1 query with the tiny fixtures, in process, plus one that fails (a missing model)
+    and one whose registry name is absent: the record has a row for each that ran and a reason for the rest."""
+    cli, configs = _families("cli"), _families("configs")
+    monkeypatch.setitem(configs.FAMILY_CONFIGS, "ghost", configs.FamilyConfig("no-such-family", "not registered"))
+    sets = [
+        f"dense.model_path={tiny_dirs.encoder}",
+        f"cross-encoder.model_path={PEERS / 'bge-reranker-tiny'}",
+        f"pe-rank.model_path={tiny_checkpoint}",
+        f"llm-pointwise.model_path={tiny_dirs.llm}",
+        f"colbert.model_path={tmp_path / 'missing'}",
+    ]
+    names = ["identity", "dense", "cross-encoder", "pe-rank", "llm-pointwise", "colbert", "ghost"]
+    argv = ["--queries", "1", "--topk", "8", "--in-process", "--only", ",".join(names), "--output-dir", str(tmp_path)]
+    argv += ["--tag", "smoke", "--threads", "1", *(x for s in sets for x in ("--set", s))]
+    cli.main(argv)
+    record = json.loads((tmp_path / "families_smoke.json").read_text())
+    ran = {e["name"]: e for e in record["entries"]}
+    assert list(ran) == ["identity", "dense", "cross-encoder", "pe-rank", "llm-pointwise"]
+    for e in ran.values():
+        assert e["config"]["n_queries"] == 1 and e["median_latency_s"] >= 0 and 0.0 <= e["ndcg_cut_10"] <= 1.0
+    assert ran["pe-rank"]["tokens_generated"] == 8  # one window of the 8 candidates, one step each
+    assert ran["identity"]["reranker"] == "identity" and "device" not in ran["identity"]["config"]["options"]
+    assert record["not_run"]["ghost"].startswith("skipped: no reranker 'no-such-family'")
+    assert record["not_run"]["colbert"].startswith("failed:")
+    md = (tmp_path / "families_smoke.md").read_text()
+    assert "| pe-rank | pe-rank |" in md and "- `ghost`: skipped" in md
+    assert (tmp_path / "families_smoke.png").stat().st_size > 0

@@ -33,6 +33,7 @@ TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "pe-rank": lambda fx: {"model": fx["tiny_model"], **WINDOW},
     "listwise-text-embedding": lambda fx: {"model": fx["tiny_model"], **WINDOW},
     "listwise-text": lambda fx: {**_tiny_llm(fx), "max_new_tokens": 24},
+    "dear": lambda fx: {**_tiny_llm(fx), "prompt": "repo", "max_new_tokens": 24},
     "cross-encoder": lambda fx: {
         "model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-reranker-tiny/")
     },
@@ -40,6 +41,13 @@ TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "listconranker": lambda fx: {
         "model_path": __file__.replace("test_contract.py", "fixtures/peers/listconranker-tiny/")
     },
+    "llm-pointwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
+    "llm-yes-no": lambda fx: {"model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-gemma-tiny/")},
+    "llm-layerwise": lambda fx: {
+        "model_path": __file__.replace("test_contract.py", "fixtures/peers/minicpm-layerwise-tiny/")
+    },
+    "llm-pairwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
+    "llm-setwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
 }
 
 

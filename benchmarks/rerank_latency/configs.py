@@ -17,11 +17,20 @@ CONFIGS: dict[str, tuple[str, str | None, bool]] = {
     "listwise-text-embedding": ("listwise-text-embedding", "greedy", False),
     "listwise-text": ("listwise-text", None, False),
     "pe-rank-cached": ("pe-rank", "greedy", False),
+    "pe-rank-eager": ("pe-rank", "greedy", False),
+    "pe-rank-batched-eager": ("pe-rank", "greedy", True),
 }
-#: what runs without ``--only``: everything but the cached configuration, which needs ``--embedding-cache``
-DEFAULT_CONFIGS = [c for c in CONFIGS if c != "pe-rank-cached"]
+#: the eager-engine twins of the default (``decode_engine=auto``: CUDA graphs on CUDA) greedy configurations;
+#: on CPU ``auto`` is eager already, so they run only when asked for (``--only``, ``benchmarks/gpu_check.sh``)
+EAGER_TWINS = ("pe-rank-eager", "pe-rank-batched-eager")
+#: what runs without ``--only``: everything but the cached configuration, which needs ``--embedding-cache``,
+#: and the eager twins
+DEFAULT_CONFIGS = [c for c in CONFIGS if c != "pe-rank-cached" and c not in EAGER_TWINS]
 #: constructor keywords a configuration adds to its reranker's
-CONFIG_KWARGS: dict[str, dict[str, Any]] = {"pe-rank-whole-prompts": {"reuse_prefix": False}}
+CONFIG_KWARGS: dict[str, dict[str, Any]] = {
+    "pe-rank-whole-prompts": {"reuse_prefix": False},
+    **{name: {"decode_engine": "eager"} for name in EAGER_TWINS},
+}
 #: rerankers that put passage text in the prompt: slow, so they time ``--text-queries`` queries
 TEXT_RERANKERS = ("listwise-text", "listwise-text-embedding")
 

@@ -26,15 +26,21 @@ from .worker import run_config
 logger = logging.getLogger(__name__)
 
 
-def run_in_subprocess(spec: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
-    """Run one configuration as ``python -m rerank_latency --worker SPEC`` and read back its entry."""
-    with tempfile.TemporaryDirectory(prefix="rerank_latency.") as tmp:
+def run_in_subprocess(spec: dict[str, Any], timeout_s: float | None, package: str = PACKAGE_DIR.name) -> dict[str, Any]:
+    """Run one configuration as ``python -m PACKAGE --worker SPEC`` and read back its entry.
+
+    ``package`` lets another benchmark (``benchmarks/families/``) reuse this; a worker that fails may leave
+    ``{"error": "..."}`` as its entry, which becomes the exception's reason.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{package}.") as tmp:
         out = Path(tmp) / "entry.json"
-        cmd = [sys.executable, "-m", PACKAGE_DIR.name, "--worker", json.dumps(spec), "--worker-output", str(out)]
+        cmd = [sys.executable, "-m", package, "--worker", json.dumps(spec), "--worker-output", str(out)]
         proc = subprocess.run(cmd, env=child_env(), timeout=timeout_s)
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"configuration {spec['name']} failed (exit code {proc.returncode})")
-        return json.loads(out.read_text())
+        entry = json.loads(out.read_text()) if out.exists() else {}
+        if proc.returncode != 0 or not entry or "error" in entry:
+            reason = entry.get("error") or f"exit code {proc.returncode}"
+            raise RuntimeError(f"configuration {spec['name']} failed ({reason})")
+        return entry
 
 
 def machine(device: str) -> str:

@@ -55,6 +55,13 @@ def ratios(entries: list[dict[str, Any]]) -> list[tuple[str, float | None, str]]
             "",
         ),
     ]
+    # the decode engines (only when both ran, so older records' tables stay as they were)
+    for a, b, key, desc in (
+        ("pe-rank-eager", "pe-rank", "median_latency_s", "pe-rank eager / auto-engine median latency (batch 1)"),
+        ("pe-rank-batched", "pe-rank-batched-eager", "queries_per_s", "pe-rank batched auto-engine / eager q/s"),
+    ):
+        if a in by and b in by:
+            rows.append((desc, ratio(a, b, key), ""))
     if "pe-rank" in by:
         rows.append(("pe-rank median latency, batch 1 (s)", by["pe-rank"]["median_latency_s"], "<= 0.5 on H100 7B"))
     best = max((e["queries_per_s"] for e in entries if e["reranker"] == "pe-rank"), default=None)
@@ -70,6 +77,13 @@ def fmt(x: Any, digits: int = 3) -> str:
     if isinstance(x, float):
         return f"{x:.{digits}f}" if abs(x) < 1000 else f"{x:,.0f}"
     return str(x)
+
+
+def decode_cell(config: dict[str, Any]) -> str:
+    """The table's decode column: the mode, and the greedy engine where it is not the plain eager one."""
+    mode = config["decode_mode"] or "generate"
+    engine = config.get("decode_engine")
+    return f"{mode} ({engine})" if engine and engine != "eager" and mode == "greedy" else mode
 
 
 def markdown(entries: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -88,7 +102,7 @@ def markdown(entries: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for e in entries:
         c = e["config"]
         lines.append(
-            f"| {e['name']} | {c['batch_size']} | {c['decode_mode'] or 'generate'} | {c['n_queries']} | "
+            f"| {e['name']} | {c['batch_size']} | {decode_cell(c)} | {c['n_queries']} | "
             f"{fmt(e['median_latency_s'])} | {fmt(e['p90_latency_s'])} | {fmt(e['queries_per_s'])} | "
             f"{fmt(e['tokens_processed'], 0)} | {fmt(e['tokens_generated'], 1)} | {fmt(e['peak_rss_mb'], 0)} | "
             f"{fmt(e['ndcg_cut_10'], 4)} |"

@@ -152,6 +152,7 @@ def run_config(spec: dict[str, Any], models: SyntheticModels | None = None) -> d
             "threads": torch.get_num_threads(),
             "max_new_tokens": kwargs.get("max_new_tokens"),
             "reuse_prefix": getattr(reranker, "reuse_prefix", None),
+            "decode_engine": getattr(reranker, "decode_engine", None),
             "dataset": spec["dataset"],
         },
         "median_latency_s": statistics.median(latencies),

@@ -4,20 +4,34 @@ After each batch the reranked queries are appended to the run's progress file (s
 its name, format and checks); a rerun with the same settings skips them. Only when every query is done is
 the TREC run written, atomically, in the input query order, its metrics and accounting saved beside it, and
 the progress file removed.
+
+Under torchrun (see :mod:`perank.distributed` and ``docs/scale.md``) each rank reranks its shard of the
+queries into its own progress file; rank 0 gathers the shards, writes the one run in the input order (the
+same bytes as a one-process run), scores it, and only then does every rank remove its progress file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import os
-import statistics
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from perank.accounting import summarize_stats
 from perank.datasets import find_qrels, get_dataset
+from perank.distributed import (
+    SINGLE,
+    World,
+    check_ranks_agree,
+    decided_by_main,
+    gather_to_main,
+    main_first,
+    merge_shards,
+    shard_batches,
+)
 from perank.io import append_jsonl, read_retrieval_results, write_trec_run
 from perank.metrics import (
     count_scored_queries,
@@ -29,18 +43,21 @@ from perank.metrics import (
 from perank.ranking.base import BaseReranker
 from perank.ranking.registry import build_reranker
 from perank.runs import (
+    append_progress,
     check_result,
     comparable,
     default_output_dir,
     load_progress,
     partial_path,
+    progress_files,
     progress_header,
-    progress_record,
+    rank_progress_path,
     run_file_name,
     run_label,
     run_settings,
     safe_name,
     settings_differences,
+    unresumable_progress,
 )
 from perank.types import InputError, Request, Result
 
@@ -50,8 +67,6 @@ PathLike = str | os.PathLike[str]
 
 #: queries per call to ``BaseReranker.rerank``; also how often progress is saved
 DEFAULT_BATCH_SIZE = 8
-#: accounting keys reported for every run, even by rerankers that do not set them
-CORE_STATS = ("latency_s", "tokens_processed", "tokens_generated")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,33 +114,6 @@ def _retrieved(dataset: str, retriever: str, topk: int, backend: str) -> list[Re
 # --------------------------------------------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(float(value))
-
-
-def summarize_stats(results: Iterable[Result]) -> dict[str, Any]:
-    """Per-query numeric stats plus their totals, means and medians.
-
-    ``latency_s``, ``tokens_processed`` and ``tokens_generated`` are always reported (0 when a reranker does
-    not count them); any other numeric key a reranker sets (``parse_repairs``, ``truncated_passages``, ...)
-    is summed over the queries that report it. Booleans count as 0/1.
-    """
-    per_query: dict[str, dict[str, float]] = {}
-    for result in results:
-        stats = {k: v for k, v in result.stats.items() if _is_number(v)}
-        for key in CORE_STATS:
-            stats.setdefault(key, 0)
-        per_query[result.query.qid] = {k: (int(v) if isinstance(v, bool) else v) for k, v in stats.items()}
-    keys = list(CORE_STATS) + sorted({k for s in per_query.values() for k in s} - set(CORE_STATS))
-    totals, means, medians = {}, {}, {}
-    for key in keys:
-        values = [s[key] for s in per_query.values() if key in s]
-        totals[key] = sum(values)
-        means[key] = statistics.fmean(values) if values else 0.0
-        medians[key] = statistics.median(values) if values else 0.0
-    return {"num_queries": len(per_query), "totals": totals, "means": means, "medians": medians, "per_query": per_query}
-
-
 # --------------------------------------------------------------------------------------------------
 # the pipeline
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +148,9 @@ def rerank_resumable(
     done = load_progress(progress_file, requests, header)
     if done:
         logger.warning("%s: resuming, %d of %d queries already done", progress_file, len(done), len(requests))
-    todo = [r for r in requests if r.query.qid not in done]
+    # the one-process batches with the finished queries left out: a resumed (or sharded) run reranks each
+    # query in the company it has in an uninterrupted run, so batched kernels see the same inputs
+    todo = [[r for r in batch if r.query.qid not in done] for batch in _batches(requests, batch_size)]
     progress_file.parent.mkdir(parents=True, exist_ok=True)
     fresh = not progress_file.exists() or progress_file.stat().st_size == 0
     with (
@@ -169,7 +159,7 @@ def rerank_resumable(
     ):
         if fresh:
             append_jsonl(handle, progress_header(header))
-        for batch in _batches(todo, batch_size):
+        for batch in (b for b in todo if b):
             start = time.perf_counter()
             results = reranker.rerank(batch)
             elapsed = time.perf_counter() - start
@@ -178,9 +168,8 @@ def rerank_resumable(
             for request, result in zip(batch, results):
                 check_result(request, result)
                 result.stats.setdefault("latency_s", elapsed / len(batch))
-            for result in results:
-                append_jsonl(handle, progress_record(result))
-                done[result.query.qid] = result
+            append_progress(handle, results)
+            done.update((result.query.qid, result) for result in results)
             bar.update(len(batch))
     return [done[r.query.qid] for r in requests]
 
@@ -188,8 +177,6 @@ def rerank_resumable(
 def check_same_settings(run_path: Path, header: dict[str, Any], volatile: frozenset[str]) -> None:
     """Refuse to rescore an existing run unless its metrics JSON records the settings of this command: a run
     of another checkpoint, window size or decode mode must never be reported as this one."""
-    import json
-
     recorded_file = metrics_path(run_path)
     try:
         recorded = json.loads(recorded_file.read_text(encoding="utf-8"))
@@ -222,6 +209,58 @@ def dataset_label(dataset: str | None, retrieval_results: PathLike | None) -> st
     return safe_name(Path(retrieval_results).name.split(".")[0])
 
 
+def _plan(
+    run_path: Path, header: dict[str, Any], volatile: frozenset[str], overwrite: bool, world: World, batch_size: int
+) -> bool:
+    """Whether the run is finished and only needs rescoring; clears what ``overwrite`` replaces.
+
+    Progress that this job cannot resume (saved by a job of another world size or shard batch size) is
+    refused, never mixed in; ``overwrite`` deletes it instead.
+    """
+    stale = unresumable_progress(run_path, world.size, batch_size)
+    if stale and not overwrite:
+        path, reason = next(iter(stale.items()))
+        raise InputError(f"unfinished progress of {run_path.name} {reason}, or pass --overwrite to start over")
+    if run_path.exists() and not progress_files(run_path) and not overwrite:
+        check_same_settings(run_path, header, volatile)
+        print(f"{run_path} exists with the same settings; scoring it (pass --overwrite to rerank again)")
+        return True
+    if overwrite and run_path.exists():  # start afresh; a crash after this resumes the new run
+        for path in progress_files(run_path):
+            path.unlink(missing_ok=True)
+        run_path.unlink()
+    for path in stale:
+        logger.warning("%s: deleting progress of another job layout (--overwrite)", path)
+        path.unlink(missing_ok=True)
+    return False
+
+
+def rerank_sharded(
+    reranker: BaseReranker,
+    requests: Sequence[Request],
+    run_path: Path,
+    world: World,
+    *,
+    batch_size: int,
+    header: dict[str, Any],
+    show_progress: bool,
+    desc: str,
+) -> list[list[Result]] | None:
+    """This rank's shard reranked into its own progress file; on rank 0, every rank's results (one list per
+    rank, for :func:`merge_shards`), ``None`` on the others."""
+    shard = {"rank": world.rank, "world_size": world.size, "batch_size": batch_size}
+    results = rerank_resumable(
+        reranker,
+        shard_batches(requests, batch_size, world),
+        rank_progress_path(run_path, world.rank, world.size),
+        batch_size=batch_size,
+        header={**header, "shard": shard},
+        show_progress=show_progress and world.is_main,
+        desc=f"{desc} (rank {world.rank} of {world.size})",
+    )
+    return gather_to_main(world, results)
+
+
 def run_pipeline(
     dataset: str | None,
     reranker: BaseReranker | str,
@@ -238,6 +277,7 @@ def run_pipeline(
     overwrite: bool = False,
     show_progress: bool = True,
     reranker_kwargs: dict[str, Any] | None = None,
+    world: World = SINGLE,
 ) -> tuple[Path, dict[str, float]]:
     """Rerank one dataset's candidates and score the run; returns the run path and its metrics.
 
@@ -253,34 +293,68 @@ def run_pipeline(
     label = safe_name(run_name) if run_name else run_label(reranker)
     out_dir = Path(output_dir) if output_dir is not None else default_output_dir()
     run_path = out_dir / run_file_name(name, label, topk)
-    progress = partial_path(run_path)
     info = comparable(reranker.describe())
     candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
     header = {"dataset": name, "retriever": retriever, "candidates": candidates, "topk": topk, "reranker": info}
+    volatile = reranker.volatile_settings
+    if world.sharded:
+        identity = {k: v for k, v in header.items() if k != "reranker"} | run_settings(info, volatile)
+        check_ranks_agree(world, identity | {"run": run_path.name, "batch_size": batch_size})
 
-    if run_path.exists() and not progress.exists() and not overwrite:
-        check_same_settings(run_path, header, reranker.volatile_settings)
-        print(f"{run_path} exists with the same settings; scoring it (pass --overwrite to rerank again)")
-        accounting = None
-    else:
-        if overwrite and run_path.exists():  # start afresh; a crash after this resumes the new run
-            progress.unlink(missing_ok=True)
-            run_path.unlink()
-        requests = load_candidates(
-            name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
+    rescore = decided_by_main(world, lambda: _plan(run_path, header, volatile, overwrite, world, batch_size))
+    requests: list[Request] = []
+    results: list[Result] | None = None  # None: rescore the finished run (or, sharded, not rank 0)
+    shards: list[list[Result]] | None = None  # sharded, on rank 0: every rank's results
+    if not rescore:
+        requests = main_first(
+            world,
+            lambda: load_candidates(
+                name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
+            ),
         )
-        results = rerank_resumable(
-            reranker,
-            requests,
-            progress,
-            batch_size=batch_size,
-            header=header,
-            show_progress=show_progress,
-            desc=f"{name} {label}",
-        )
+        rerank_kwargs = {"batch_size": batch_size, "header": header, "show_progress": show_progress}
+        if world.sharded:
+            shards = rerank_sharded(reranker, requests, run_path, world, desc=f"{name} {label}", **rerank_kwargs)
+        else:
+            results = rerank_resumable(
+                reranker, requests, partial_path(run_path), desc=f"{name} {label}", **rerank_kwargs
+            )
+
+    def finish() -> tuple[dict[str, float], dict[str, Any] | None]:
+        merged = merge_shards(requests, shards) if shards is not None else results
+        return _save_and_score(run_path, merged, header, label, name, qrels_path, complete)
+
+    metrics, accounting = decided_by_main(world, finish)
+    # only now: the run and its accounting are safely on disk (each rank removes its own progress)
+    rank_progress_path(run_path, world.rank, world.size).unlink(missing_ok=True)
+
+    if world.is_main:
+        print(f"{name}: {run_path}")
+        if metrics:
+            print(format_metrics(metrics))
+        if accounting is not None:
+            med = accounting["medians"]
+            print(
+                f"median per query: {med['latency_s']:.3f} s, {med['tokens_processed']:.0f} tokens processed, "
+                f"{med['tokens_generated']:.0f} generated"
+            )
+    return run_path, metrics
+
+
+def _save_and_score(
+    run_path: Path,
+    results: list[Result] | None,
+    header: dict[str, Any],
+    label: str,
+    name: str,
+    qrels_path: Path | None,
+    complete: bool,
+) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """Write the run (unless only rescoring: ``results`` is None), score it and save the metrics JSON."""
+    accounting = None
+    if results is not None:
         write_trec_run(run_path, results, tag=label)
         accounting = summarize_stats(results)
-
     metrics: dict[str, float] = {}
     fields: dict[str, Any] = {**header, "run": str(run_path)}
     if qrels_path is not None:
@@ -299,15 +373,4 @@ def run_pipeline(
     if accounting is not None:
         fields["accounting"] = accounting
     update_metrics_json(metrics_path(run_path), fields)
-    progress.unlink(missing_ok=True)  # only now: the run and its accounting are safely on disk
-
-    print(f"{name}: {run_path}")
-    if metrics:
-        print(format_metrics(metrics))
-    if accounting is not None:
-        med = accounting["medians"]
-        print(
-            f"median per query: {med['latency_s']:.3f} s, {med['tokens_processed']:.0f} tokens processed, "
-            f"{med['tokens_generated']:.0f} generated"
-        )
-    return run_path, metrics
+    return metrics, accounting

@@ -6,6 +6,8 @@ a rerun with the same settings skips those queries. A crash can at worst truncat
 last line, which :func:`load_progress` then drops with a warning (that query is reranked again; none is
 ever counted twice). These are kept apart from :mod:`perank.pipeline` because they are the on-disk
 contract of a run (its file name and its progress format), which outlives any one pipeline invocation.
+A sharded (torchrun) job keeps one progress file per rank, ``<run>.rank{r}-of-{n}.partial.jsonl``; a job
+of another world size refuses them (:func:`unresumable_progress`) rather than mix shards.
 
 Every result is checked against its request (same docids, each once) before it is saved or read back,
 so a buggy reranker fails loudly, naming the query and the document, instead of producing a run that
@@ -14,6 +16,7 @@ silently scores documents that were never candidates.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import math
@@ -21,7 +24,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from perank.datasets import results_dir
 from perank.io import atomic_write
@@ -76,14 +79,17 @@ def run_settings(reranker_info: dict[str, Any], volatile: frozenset[str]) -> dic
     return {k: v for k, v in comparable(reranker_info).items() if k not in volatile}
 
 
-def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``key: recorded (run) vs current (now)`` for every setting that differs (``absent`` when missing)."""
+def settings_differences(
+    recorded: dict[str, Any], current: dict[str, Any], labels: tuple[str, str] = ("run", "now")
+) -> list[str]:
+    """``key: recorded (run) vs current (now)`` for every setting that differs (``absent`` when missing);
+    ``labels`` name the two sides (``("rank 0", "rank 1")`` when ranks of one job disagree)."""
 
     def show(settings: dict[str, Any], key: str) -> str:
         return repr(settings[key]) if key in settings else "absent"
 
     return [
-        f"{k}: {show(recorded, k)} (run) vs {show(current, k)} (now)"
+        f"{k}: {show(recorded, k)} ({labels[0]}) vs {show(current, k)} ({labels[1]})"
         for k in sorted(set(recorded) | set(current))
         if k not in recorded or k not in current or recorded[k] != current[k]
     ]
@@ -108,6 +114,66 @@ def partial_path(run_path: PathLike) -> Path:
     """The progress file of a run: its full name plus ``.partial.jsonl``, beside it."""
     run_path = Path(run_path)
     return run_path.with_name(run_path.name + ".partial.jsonl")
+
+
+def rank_progress_path(run_path: PathLike, rank: int, world_size: int) -> Path:
+    """The progress file of one rank of a sharded run, ``<run>.rank{r}-of-{n}.partial.jsonl``; for one process
+    (``world_size`` 1) the run's usual progress file. Each rank appends only to its own, so no two processes
+    ever write one file, and the world size in the name tells a restart whether it can resume them."""
+    if world_size == 1:
+        return partial_path(run_path)
+    run_path = Path(run_path)
+    return run_path.with_name(f"{run_path.name}.rank{rank}-of-{world_size}.partial.jsonl")
+
+
+_RANK_SUFFIX = re.compile(r"\.rank(\d+)-of-(\d+)\.partial\.jsonl")
+
+
+def progress_files(run_path: PathLike) -> dict[Path, int]:
+    """Every progress file of the run on disk, with the world size of the job that wrote it (1: one process)."""
+    run_path = Path(run_path)
+    found: dict[Path, int] = {}
+    if partial_path(run_path).exists():
+        found[partial_path(run_path)] = 1
+    if run_path.parent.is_dir():
+        for path in sorted(run_path.parent.glob(glob.escape(run_path.name) + ".rank*-of-*.partial.jsonl")):
+            match = _RANK_SUFFIX.fullmatch(path.name[len(run_path.name) :])
+            if match:
+                found[path] = int(match.group(2))
+    return found
+
+
+def _shard_batch_size(path: Path) -> int | None:
+    """The ``--batch-size`` recorded in a rank file's header (``None`` when unreadable: load_progress judges)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = json.loads(handle.readline())["_header"]
+        return int(header["shard"]["batch_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def unresumable_progress(run_path: PathLike, world_size: int, batch_size: int) -> dict[Path, str]:
+    """The run's progress files this job cannot resume, each with the reason.
+
+    A sharded job's queries are split by rank and batch, so progress saved by a job of another world size
+    (or, sharded, another ``--batch-size``) belongs to other shards: resuming it would lose or double queries.
+    """
+    out: dict[Path, str] = {}
+    for path, size in progress_files(run_path).items():
+        if size != world_size:
+            out[path] = (
+                f"was saved by a job of {size} process{'es' if size > 1 else ''} ({path.name}) and this job has "
+                f"{world_size}: rerun with {size} process{'es' if size > 1 else ''} to resume it"
+            )
+        elif size > 1:
+            recorded = _shard_batch_size(path)
+            if recorded is not None and recorded != batch_size:
+                out[path] = (
+                    f"was saved with --batch-size {recorded} ({path.name}) and this job has --batch-size "
+                    f"{batch_size}: rerun with --batch-size {recorded} to resume it"
+                )
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,6 +211,14 @@ def progress_record(result: Result) -> dict[str, Any]:
         "hits": [{"docid": c.docid, "rank": r, "score": c.score} for r, c in enumerate(result.candidates, start=1)],
         "stats": result.stats,
     }
+
+
+def append_progress(handle: IO[str], results: Sequence[Result]) -> None:
+    """Append a batch's progress lines in one write, fsynced: a kill leaves the whole batch or none of it, so a
+    resumed run never reranks half a batch in other company (batched kernels would see other inputs)."""
+    handle.write("".join(json.dumps(progress_record(r), ensure_ascii=False) + "\n" for r in results))
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def _from_record(obj: Any, request: Request, where: str) -> Result:

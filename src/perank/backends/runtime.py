@@ -24,10 +24,23 @@ _DTYPES = {
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The given device, else CUDA when there is one, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The given device, else CUDA when there is one, else CPU.
+
+    A device this machine does not have (``cuda`` without a GPU, ``cuda:3`` with two) is bad input named in
+    one line here, rather than a driver error deep inside the first forward pass.
+    """
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from exc
+    if target.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        if target.index is not None and target.index >= torch.cuda.device_count():
+            raise InputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return target
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:

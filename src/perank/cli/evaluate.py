@@ -13,10 +13,14 @@ import ast
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perank.cli.errors import add_debug_flag, run_guarded
 from perank.types import InputError
+
+if TYPE_CHECKING:
+    from perank.distributed import World
+    from perank.ranking.base import BaseReranker
 
 #: the reranker the paper is about; used whenever it is registered
 DEFAULT_RERANKER = "pe-rank"
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from perank.datasets import get_dataset
-    from perank.pipeline import DEFAULT_BATCH_SIZE, run_pipeline
+    from perank.distributed import detect_world, start, stop
     from perank.ranking.registry import build_reranker
 
     datasets: list[str | None]
@@ -156,25 +160,38 @@ def _run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     check_output_dir(args.output_dir)
-    name = args.reranker or default_reranker()
-    reranker = build_reranker(name, **accepted_kwargs(name, reranker_kwargs(args)))
-    for dataset in datasets:
-        run_pipeline(
-            dataset,
-            reranker,
-            retriever=args.retriever,
-            topk=args.topk,
-            retrieval_results=args.retrieval_results,
-            qrels=args.qrels,
-            output_dir=args.output_dir,
-            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
-            run_name=args.run_name,
-            backend=args.backend,
-            complete=args.complete,
-            overwrite=args.overwrite,
-            show_progress=not args.no_progress,
-        )
+    world = detect_world()  # one process unless launched by torchrun
+    args.device = start(world, args.device)  # --device cuda without CUDA fails here, for every family
+    try:
+        name = args.reranker or default_reranker()
+        reranker = build_reranker(name, **accepted_kwargs(name, reranker_kwargs(args)))
+        for dataset in datasets:
+            _run_one(args, dataset, reranker, world)
+    finally:
+        stop(world)
     return 0
+
+
+def _run_one(args: argparse.Namespace, dataset: str | None, reranker: BaseReranker, world: World) -> None:
+    """One dataset's run; under torchrun this process reranks its shard (rank 0 also merges and scores)."""
+    from perank.pipeline import DEFAULT_BATCH_SIZE, run_pipeline
+
+    run_pipeline(
+        dataset,
+        reranker,
+        retriever=args.retriever,
+        topk=args.topk,
+        retrieval_results=args.retrieval_results,
+        qrels=args.qrels,
+        output_dir=args.output_dir,
+        batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+        run_name=args.run_name,
+        backend=args.backend,
+        complete=args.complete,
+        overwrite=args.overwrite,
+        show_progress=not args.no_progress,
+        world=world,
+    )
 
 
 if __name__ == "__main__":

@@ -14,3 +14,7 @@ import perank.families.listwise_text.reranker  # noqa: F401
 import perank.families.cross_encoder.reranker  # noqa: F401
 import perank.families.colbert.reranker  # noqa: F401
 import perank.families.listconranker.reranker  # noqa: F401
+import perank.families.llm_yes_no.reranker  # noqa: F401
+import perank.families.llm_layerwise.reranker  # noqa: F401
+import perank.families.dear.reranker  # noqa: F401
+import perank.families.prompt_rankers  # noqa: F401

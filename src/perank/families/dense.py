@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from perank.backends.resolve import is_packaged_minilm, packaged_minilm
+from perank.backends.runtime import resolve_device
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.ranking.registry import register
 
@@ -58,7 +59,8 @@ class DenseReranker(PointwiseReranker):
         self.model_name = model_path
         self.model_path = resolve_sentence_transformer(model_path)
         self.batch_size = int(batch_size)
-        self.model = SentenceTransformer(self.model_path, device=device)
+        # resolve_device: one clear error for a CUDA device on a machine without CUDA, as every family gives
+        self.model = SentenceTransformer(self.model_path, device=str(resolve_device(device)) if device else None)
         if max_length is not None:
             self.model.max_seq_length = int(max_length)
 

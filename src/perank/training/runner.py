@@ -38,6 +38,8 @@ RUNNER_MODULES: Mapping[str, str] = MappingProxyType(
         "cross-encoder": "perank.families.cross_encoder.training",
         "colbert": "perank.families.colbert.training",
         "listconranker": "perank.families.listconranker.training.runner",
+        "listwise-sft": "perank.families.dear.training",
+        "llm-yes-no": "perank.families.llm_yes_no.training",
     }
 )
 

@@ -7,27 +7,26 @@ so the comparison with ``pe-rank`` is on the same weights) or a plain causal LM 
 (``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``).
 
 Batching and windows are as in ``pe-rank``: the k-th sliding window of every query of a batch is generated
-in one left-padded, greedy ``generate`` call. Scores are ``N - r`` for the final rank ``r`` (no probability).
+in one left-padded, greedy ``generate`` call (:class:`perank.ranking.generative.GenerativeWindowReranker`, shared
+with ``dear``). Scores are ``N - r`` for the final rank ``r`` (no probability).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
 from torch import nn
 
 from perank.backends.causal_lm import load_causal_lm
-from perank.backends.runtime import eval_mode, parse_dtype, resolve_device
+from perank.backends.generation import TextGenerator
+from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
-from perank.ranking.parsing import REPAIR_KINDS, parse_permutation
-from perank.ranking.prompting import strip_tokens
+from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.registry import register
-from perank.ranking.window import QueryState, WindowReranker, share
-from perank.types import InputError, Request
+from perank.ranking.window import QueryState
+from perank.types import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def load_llm(
 
 
 @register("listwise-text")
-class ListwiseTextReranker(WindowReranker):
+class ListwiseTextReranker(GenerativeWindowReranker):
     """Listwise reranking by generating a ranking of numbered passages, parsed and repaired.
 
     Arguments: ``model_path`` (PE-Rank checkpoint or causal LM; default: PE-Rank's default checkpoint),
@@ -63,7 +62,8 @@ class ListwiseTextReranker(WindowReranker):
 
     Per-query stats: ``latency_s``, ``tokens_processed`` (non-pad prompt tokens), ``tokens_generated`` (new
     tokens up to and including end-of-sequence), ``windows``, and the parser's repairs
-    ``parse_repairs_repeated``, ``parse_repairs_out_of_range``, ``parse_repairs_missing``.
+    ``parse_repairs_repeated``, ``parse_repairs_out_of_range``, ``parse_repairs_missing`` and
+    ``parse_fallbacks`` (answers with no usable identifier).
     """
 
     def __init__(
@@ -98,16 +98,9 @@ class ListwiseTextReranker(WindowReranker):
             )
         else:
             self.model_path = str(model_path or getattr(llm.config, "_name_or_path", ""))
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        self.llm = llm
-        self.tokenizer = tokenizer
+        self.generator = TextGenerator(llm, tokenizer)
         self.prompt = PROMPT_VARIANTS[prompt]
         self.max_new_tokens = max_new_tokens
-        eos = llm.generation_config.eos_token_id if llm.generation_config is not None else None
-        if eos is None:
-            eos = tokenizer.eos_token_id
-        self.eos_ids = set(eos) if isinstance(eos, list) else {int(eos)}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -121,71 +114,20 @@ class ListwiseTextReranker(WindowReranker):
             "dtype": str(next(self.llm.parameters()).dtype).removeprefix("torch."),
         }
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.llm.parameters()).device
+    def new_token_budget(self, n: int) -> int:
+        return self.max_new_tokens or 6 * n + 10
 
-    def inference(self) -> AbstractContextManager[Any]:
-        return eval_mode(self.llm)
-
-    def start_state(self, request: Request) -> QueryState:
-        state = QueryState.start(request, self.window_size, self.step)
-        state.prob = [0.0] * len(state.prob)  # text generation gives no probabilities: scores are N - r
-        state.stats.update({f"parse_repairs_{kind}": 0 for kind in REPAIR_KINDS})
-        return state
-
-    def rank_windows(self, k: int, states: list[QueryState], scratch: dict[str, Any]) -> None:
-        """Generate, parse and apply the k-th window of every query in one ``generate`` call."""
-        from transformers import GenerationConfig
-
-        t0 = time.perf_counter()
-        windows = [s.window(k) for s in states]
-        prompts = [
+    def window_prompts(self, k: int, states: list[QueryState]) -> list[str]:
+        """Each window as one user turn, rendered with the LLM's chat template."""
+        return [
             self.tokenizer.apply_chat_template(
                 messages(
                     self.prompt,
-                    self._sanitize(s.request.query.text),
-                    [self._sanitize(s.request.candidates[i].text) for i in window],
+                    self.sanitize(s.request.query.text),
+                    [self.sanitize(s.request.candidates[i].text) for i in s.window(k)],
                 ),
                 tokenize=False,
                 add_generation_prompt=True,
             )
-            for s, window in zip(states, windows)
+            for s in states
         ]
-        batch = self.tokenizer(
-            prompts, add_special_tokens=False, padding=True, padding_side="left", return_tensors="pt"
-        ).to(self.device)
-        n_max = max(len(w) for w in windows)
-        config = GenerationConfig(
-            max_new_tokens=self.max_new_tokens or 6 * n_max + 10,
-            do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.eos_ids),
-        )
-        with torch.no_grad():
-            out = self.llm.generate(**batch, generation_config=config)
-        new_tokens = out[:, batch["input_ids"].shape[1] :].tolist()
-        prompt_tokens = batch["attention_mask"].sum(-1).tolist()
-        elapsed = time.perf_counter() - t0
-        generated = [self._generated_length(row) for row in new_tokens]
-        times = share(elapsed, [p + g for p, g in zip(prompt_tokens, generated)])
-        for s, window, row, n_gen, n_prompt, t in zip(states, windows, new_tokens, generated, prompt_tokens, times):
-            text = self.tokenizer.decode(row[:n_gen], skip_special_tokens=True)
-            order, repairs = parse_permutation(text, len(window))
-            s.place(k, order)
-            for kind, count in repairs.items():
-                s.stats[f"parse_repairs_{kind}"] += count
-            s.stats["tokens_processed"] += int(n_prompt)
-            s.stats["tokens_generated"] += n_gen
-            s.stats["latency_s"] += t
-
-    def _sanitize(self, text: str) -> str:
-        """User text without the tokenizer's special-token strings (they would break the chat prompt)."""
-        return strip_tokens(text, self.tokenizer.all_special_tokens)
-
-    def _generated_length(self, row: list[int]) -> int:
-        """New tokens up to and including the first end-of-sequence token (the rest is padding)."""
-        for i, token in enumerate(row):
-            if token in self.eos_ids:
-                return i + 1
-        return len(row)

@@ -20,6 +20,11 @@ the instruction and the query, up to the first passage token), about a fifth of 
 prefixes are left padded among themselves and their remainders too, so the padding of the remainders sits in
 the middle of the full sequence; the 2-D attention mask and the explicit positions make that harmless.
 
+How the LLM is run is a :class:`DecodeRunner`: :class:`EagerRunner` (transformers' dynamic cache, every device
+and attention kernel) by default, or :class:`perank.families.pe_rank.fast_decode.StaticDecoder` (a static KV
+cache, and on CUDA each decode step replayed from a captured CUDA graph). The choosing, masking and accounting
+below are the same for both, so the engines can only differ by float rounding.
+
 :func:`decode_listwise_reference` is the brute-force specification (one window, no cache, the whole
 sequence recomputed at every step); the tests hold the fast path equal to it.
 """
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -112,6 +117,55 @@ def _pad_candidates(cand_vectors: list[Tensor], device: torch.device, dtype: tor
     return cands, valid
 
 
+class DecodeRunner(Protocol):
+    """How the decode loop runs the LLM: one prefill of the prompts, then single-position steps."""
+
+    def prefill(
+        self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, prefix: PromptPrefix | None, steps: int
+    ) -> Tensor:
+        """Run ``embeds`` (the prompts after ``prefix``, whose mask ``attention_mask`` [B, prefix + T] covers both)
+        and return the last position's final hidden state ``[B, d]``; ``steps`` decode steps will follow."""
+        ...
+
+    def step(self, inputs: Tensor) -> Tensor:
+        """Append one input vector per row (``[B, 1, d]``) and return its final hidden state ``[B, d]``."""
+        ...
+
+
+class EagerRunner:
+    """The default runner: transformers' dynamic KV cache, grown by one column per step (any device or kernel)."""
+
+    def __init__(self, model: PERankModel) -> None:
+        self.model = model
+        self.cache: Any = None
+        self.mask: Tensor | None = None
+        self.position: Tensor | None = None
+
+    def prefill(
+        self, embeds: Tensor, attention_mask: Tensor, position_ids: Tensor, prefix: PromptPrefix | None, steps: int
+    ) -> Tensor:
+        cache = copy.deepcopy(prefix.cache) if prefix is not None else None  # the prefix stays reusable
+        hidden, self.cache = self.model.hidden_states(
+            embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=(steps > 0 or cache is not None),
+        )
+        self.mask, self.position = attention_mask, position_ids[:, -1:]
+        return hidden[:, -1]
+
+    def step(self, inputs: Tensor) -> Tensor:
+        assert self.mask is not None and self.position is not None, "step() before prefill()"
+        # one new column for every row; positions continue from each row's own last one
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=-1)
+        self.position = self.position + 1
+        hidden, self.cache = self.model.hidden_states(
+            inputs, attention_mask=self.mask, position_ids=self.position, past_key_values=self.cache, use_cache=True
+        )
+        return hidden[:, -1]
+
+
 def _passage_logits(hidden: Tensor, cands: Tensor) -> Tensor:
     """``h . P(e_i)`` for every row and candidate, in float32 so that near ties do not depend on dtype."""
     return torch.einsum("bd,bnd->bn", hidden.float(), cands.float())
@@ -126,6 +180,7 @@ def decode_listwise(
     cand_vectors: list[Tensor],
     mode: DecodeMode = "greedy",
     prefix: PromptPrefix | None = None,
+    runner: DecodeRunner | None = None,
 ) -> list[DecodeOutput]:
     """Rank the candidates of every row (window) of a left-padded batch.
 
@@ -134,7 +189,8 @@ def decode_listwise(
     decoding; ``single-pass`` (FIRST-style) sorts the window by the first step's logits and feeds nothing
     back, a cheaper approximation. With ``prefix`` (from :func:`prefill_prefix`, same rows), ``input_ids``
     holds only what follows each row's prefix, and ``tokens_processed`` counts only those tokens (the
-    prefix's are counted once, by whoever prefilled it).
+    prefix's are counted once, by whoever prefilled it). ``runner`` runs the greedy decode steps (default: a
+    new :class:`EagerRunner`); single pass has no steps and always runs eagerly.
     """
     if mode not in DECODE_MODES:
         raise ValueError(f"unknown decode mode {mode!r}; choose one of {', '.join(DECODE_MODES)}")
@@ -157,19 +213,13 @@ def decode_listwise(
     attention_mask = attention_mask.to(device=device, dtype=torch.long)
     prompt_tokens = attention_mask.sum(-1).tolist()
     embeds = model.inputs_embeds(input_ids, [v.to(device) for v in prompt_vectors])
-    cache = None
     if prefix is not None:
-        cache = copy.deepcopy(prefix.cache)
         attention_mask = torch.cat([prefix.attention_mask.to(device), attention_mask], dim=-1)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
-    hidden, cache = model.hidden_states(
-        embeds,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        past_key_values=cache,
-        use_cache=(mode == "greedy" or cache is not None),
-    )
-    last = hidden[:, -1]
+    n_max = max(sizes)
+    if runner is None or mode != "greedy":
+        runner = EagerRunner(model)
+    last = runner.prefill(embeds, attention_mask, position_ids, prefix, n_max - 1 if mode == "greedy" else 0)
     cands, valid = _pad_candidates(cand_vectors, device, embeds.dtype)
 
     if mode == "single-pass":
@@ -191,27 +241,14 @@ def decode_listwise(
         return outputs
 
     # greedy: n_max steps; the choices stay on the device (no host sync inside the loop)
-    n_max = max(sizes)
     rows = torch.arange(batch, device=device)
     available = valid.clone()
     chosen = torch.zeros(batch, n_max, dtype=torch.long, device=device)
     chosen_logits = torch.zeros(batch, n_max, dtype=torch.float32, device=device)
     chosen_probs = torch.zeros(batch, n_max, dtype=torch.float32, device=device)
-    last_position = position_ids[:, -1:]
     for step in range(n_max):
-        if step > 0:
-            # feed the previous choice: one new column for every row, positions continue from each row's own
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], dim=-1)
-            last_position = last_position + 1
-            step_input = cands[rows, chosen[:, step - 1]].unsqueeze(1)
-            hidden, cache = model.hidden_states(
-                step_input,
-                attention_mask=attention_mask,
-                position_ids=last_position,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            last = hidden[:, -1]
+        if step > 0:  # feed the previous choice back
+            last = runner.step(cands[rows, chosen[:, step - 1]].unsqueeze(1))
         logits = _passage_logits(last, cands).masked_fill(~available, float("-inf"))
         pick = logits.argmax(dim=-1)
         # rows that are done see only -inf; their (NaN) probabilities and picks are never read

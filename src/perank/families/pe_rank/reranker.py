@@ -18,6 +18,10 @@ passage token). With ``reuse_prefix`` (the default) that prefix is run through t
 queries (:func:`perank.families.pe_rank.decoding.prefill_prefix`) and each window runs only its own
 remainder, which saves about a fifth of the prompt tokens of the embedding prompt; the rankings are the same
 up to float rounding.
+
+``decode_engine`` chooses how the greedy decode steps run (:mod:`perank.families.pe_rank.fast_decode`): ``auto``
+(CUDA graphs over a static KV cache on CUDA, transformers' dynamic cache on CPU), ``eager``, ``static`` or
+``graph``. It changes speed, not rankings, so it is a volatile setting (not part of a run's name or identity).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from perank.backends.runtime import eval_mode, parse_dtype, resolve_device, sync
 from perank.datasets import REPO_ROOT
 from perank.families.pe_rank.checkpoint import load_pe_rank
 from perank.families.pe_rank.decoding import DECODE_MODES, PromptPrefix, decode_listwise, left_pad, prefill_prefix
+from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
 from perank.families.pe_rank.prompts import answer_prefix, messages, sanitize
 from perank.ranking.registry import register
@@ -84,7 +89,8 @@ class PERankReranker(WindowReranker):
     ``model_base`` (base LLM of a LoRA/projector-only checkpoint), ``embedding_cache`` (path of a
     :class:`perank.backends.embedding_cache.EmbeddingCache` file: passage embeddings reused across runs).
     ``reuse_prefix`` (default on) runs the prompt prefix the windows of a query share once; off, every window
-    is prefilled whole (for measuring the gain).
+    is prefilled whole (for measuring the gain). ``decode_engine`` (``auto``, ``eager``, ``static``, ``graph``; see
+    the module docstring) runs the greedy decode steps; ``graph`` needs CUDA.
 
     Per-query stats: ``latency_s`` (the batch's measured encoder and decoder time, each call's share given to
     its queries in proportion to their passages / processed tokens), ``tokens_processed`` (LLM input
@@ -93,6 +99,8 @@ class PERankReranker(WindowReranker):
     """
 
     prompt_mode = "embedding"
+    #: the decode engine changes speed, not rankings
+    volatile_settings = WindowReranker.volatile_settings | {"decode_engine"}
 
     def __init__(
         self,
@@ -111,9 +119,12 @@ class PERankReranker(WindowReranker):
         trust_remote_code: bool = False,
         embedding_cache: str | None = None,
         reuse_prefix: bool = True,
+        decode_engine: str = "auto",
     ) -> None:
         if decode_mode not in DECODE_MODES:
             raise InputError(f"unknown decode mode {decode_mode!r}; choose one of {', '.join(DECODE_MODES)}")
+        # before loading: an unknown engine, or 'graph' without CUDA, fails fast
+        resolve_engine(decode_engine, model.device if model is not None else resolve_device(device))
         self.configure_windows(batch_size, window_size, step)
         if isinstance(encode_batch_size, bool) or not isinstance(encode_batch_size, int) or encode_batch_size < 1:
             raise InputError(f"encode_batch_size must be a positive integer, got {encode_batch_size!r}")
@@ -142,6 +153,8 @@ class PERankReranker(WindowReranker):
         if not isinstance(reuse_prefix, bool):
             raise InputError(f"reuse_prefix must be True or False, not {reuse_prefix!r}")
         self.reuse_prefix = reuse_prefix
+        self.runner = build_runner(decode_engine, model)  # None: eager (a new dynamic cache per call)
+        self.decode_engine = "eager" if self.runner is None else "graph" if self.runner.graphs else "static"
         self.spec = replace(model.prompt_spec, mode=self.prompt_mode)  # the checkpoint's query options
 
     def describe(self) -> dict[str, Any]:
@@ -162,6 +175,7 @@ class PERankReranker(WindowReranker):
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
             "reuse_prefix": self.reuse_prefix,
+            "decode_engine": self.decode_engine,
         }
 
     # ------------------------------------------------------------------ the window strategy's hooks
@@ -247,6 +261,7 @@ class PERankReranker(WindowReranker):
             cand_vectors,
             mode=self.decode_mode,
             prefix=prefix,
+            runner=self.runner,
         )
         elapsed = time.perf_counter() - t0
         work = [o.tokens_processed + p for o, p in zip(outputs, prefix_tokens)]

@@ -1,0 +1,86 @@
+"""What the three prompt-ranker families share: loading the LM, option checks, passage truncation, describe()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from perank.backends.causal_lm import load_causal_lm
+from perank.backends.lm_scoring import LMScorer
+from perank.backends.runtime import parse_dtype, resolve_device
+from perank.families.prompt_rankers.prompts import ANSWER_PREFIX, parse_label
+from perank.ranking.choices import Picks
+from perank.types import InputError, Request
+
+#: the packaged SmolLM2-135M-Instruct (see :mod:`perank.backends.resolve`)
+DEFAULT_MODEL = "smollm2"
+#: llm-rankers' ``--passage_length`` default: passages are cut to this many tokens before prompting
+DEFAULT_MAX_PASSAGE_TOKENS = 128
+
+
+class PromptLM:
+    """Mixin: the LM scorer and the options every prompt ranker takes (set by :meth:`setup_lm`)."""
+
+    scorer: LMScorer
+    model_path: str
+    max_passage_tokens: int | None
+
+    def setup_lm(
+        self,
+        model_path: str | None,
+        llm: nn.Module | None,
+        tokenizer: Any,
+        device: str | None,
+        dtype: str | torch.dtype | None,
+        max_passage_tokens: int | None,
+        trust_remote_code: bool,
+    ) -> None:
+        """Load (or take) the LM and check the shared options."""
+        if max_passage_tokens is not None and (
+            isinstance(max_passage_tokens, bool) or not isinstance(max_passage_tokens, int) or max_passage_tokens < 1
+        ):
+            raise InputError(f"max_passage_tokens must be a positive integer or None, got {max_passage_tokens!r}")
+        if (llm is None) != (tokenizer is None):
+            raise InputError("give both llm and tokenizer, or neither (then model_path is loaded)")
+        if llm is None:
+            self.model_path = model_path or DEFAULT_MODEL
+            llm, tokenizer = load_causal_lm(
+                self.model_path,
+                device=resolve_device(device),
+                dtype=parse_dtype(dtype),
+                trust_remote_code=trust_remote_code,
+            )
+        else:
+            self.model_path = str(model_path or getattr(llm.config, "_name_or_path", "") or type(llm).__name__)
+        self.scorer = LMScorer(llm, tokenizer)
+        self.max_passage_tokens = max_passage_tokens
+
+    def cut(self, text: str) -> tuple[str, bool]:
+        """A passage as the prompts show it: cut to ``max_passage_tokens`` tokens (and whether it was cut)."""
+        return self.scorer.truncate(text, self.max_passage_tokens)
+
+    def cut_request(self, request: Request) -> tuple[list[str], int]:
+        """The request's passages as the prompts show them, and how many were cut."""
+        cut = [self.cut(c.text) for c in request.candidates]
+        return [text for text, _ in cut], sum(was_cut for _, was_cut in cut)
+
+    def greedy_picks(self, prompts: list[str], sizes: list[int]) -> Picks:
+        """llm-rankers' decoder-only answer: each prompt rendered as a chat user turn + " Passage:", one greedy
+        token, decoded, stripped and upper-cased, read as one of the first ``sizes[i]`` labels."""
+        rows = [self.scorer.encode(self.scorer.render(p, ANSWER_PREFIX)) for p in prompts]
+        tokens = self.scorer.greedy_next_tokens(rows)
+        picks = [parse_label(self.scorer.decode_token(t), size) for t, size in zip(tokens, sizes)]
+        return Picks(picks=picks, prompt_tokens=[len(r) for r in rows], generated_tokens=[1] * len(rows))
+
+    def lm_settings(self) -> dict[str, Any]:
+        """The describe() entries every prompt ranker shares."""
+        param = next(self.scorer.llm.parameters())
+        return {
+            "model_path": self.model_path,
+            "max_passage_tokens": self.max_passage_tokens,
+            "chat_template": self.scorer.has_chat_template,
+            "dtype": str(param.dtype).removeprefix("torch."),
+            "device": str(param.device),
+        }

@@ -1,0 +1,88 @@
+"""``llm-pointwise``: each passage scored on its own by an LLM, llm-rankers' yes/no or query likelihood.
+
+- ``yes_no``: the prompt of :data:`~perank.families.prompt_rankers.prompts.POINTWISE_YES_NO`; the score is
+  P(Yes) of the softmax over the logits of the ``Yes`` and ``No`` tokens (their first token each) at the next
+  position.
+- ``qlm``: the prompt of :data:`~perank.families.prompt_rankers.prompts.POINTWISE_QLM`; the score is the sum of
+  log p(query token | prompt, previous query tokens), the query tokenized without special tokens.
+
+llm-rankers runs these on T5 only (the passage prompt as encoder input, the answer from the decoder). For a
+decoder-only LLM this family renders the prompt as one user turn of the chat template with the assistant turn
+opened (as llm-rankers does for its decoder-only pairwise and setwise prompts), so the answer (``Yes``/``No``,
+or the query) is the assistant's first words; without a chat template the prompt text is used as is.
+``compute_score(normalize=True)`` gives P(Yes) itself (yes_no) or p(query | passage) = exp(score) (qlm).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from perank.families.prompt_rankers.common import DEFAULT_MAX_PASSAGE_TOKENS, PromptLM
+from perank.families.prompt_rankers.prompts import NO, YES, qlm_prompt, yes_no_prompt
+from perank.ranking.choices import check_method, check_positive
+from perank.ranking.pointwise import PairScores, PointwiseReranker
+from perank.ranking.registry import register
+
+POINTWISE_METHODS = ("yes_no", "qlm")
+
+
+@register("llm-pointwise", "pointwise")
+class LLMPointwiseReranker(PromptLM, PointwiseReranker):
+    """Pointwise LLM reranking (llm-rankers' ``pointwise``).
+
+    Arguments: ``method`` (``yes_no`` or ``qlm``), ``model_path`` (causal LM name, alias or folder; default
+    ``smollm2``), ``llm``/``tokenizer`` (loaded objects), ``device``, ``dtype``, ``batch_size`` (pairs per
+    forward pass), ``max_passage_tokens`` (passages cut to this many tokens; None keeps all).
+
+    Per-query stats: ``latency_s``, ``llm_calls`` (one prompt per passage), ``tokens_processed`` (prompt tokens,
+    plus the query tokens scored by ``qlm``), ``tokens_generated`` (0), ``truncated_passages``.
+    """
+
+    def __init__(
+        self,
+        method: str = "yes_no",
+        *,
+        model_path: str | None = None,
+        llm: nn.Module | None = None,
+        tokenizer: Any = None,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 16,
+        max_passage_tokens: int | None = DEFAULT_MAX_PASSAGE_TOKENS,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.method = check_method(method, POINTWISE_METHODS)
+        self.batch_size = check_positive("batch_size", batch_size)
+        self.setup_lm(model_path, llm, tokenizer, device, dtype, max_passage_tokens, trust_remote_code)
+        self.label_ids = (self.scorer.token_id(YES), self.scorer.token_id(NO))
+
+    def describe(self) -> dict[str, Any]:
+        return {"reranker": self.name, "method": self.method, "batch_size": self.batch_size, **self.lm_settings()}
+
+    def score_batch(self, pairs: list[tuple[str, str]]) -> PairScores:
+        cut = [self.cut(passage) for _, passage in pairs]
+        truncated = [float(was_cut) for _, was_cut in cut]
+        calls = [1.0] * len(pairs)
+        if self.method == "yes_no":
+            rows = [self.scorer.encode(self.scorer.render(yes_no_prompt(q, t))) for (q, _), (t, _) in zip(pairs, cut)]
+            logits = self.scorer.next_token_logits(rows, self.label_ids)
+            scores = torch.softmax(logits, dim=-1)[:, 0].tolist()
+            tokens = [len(r) for r in rows]
+        else:
+            rows = [self.scorer.encode(self.scorer.render(qlm_prompt(t))) for t, _ in cut]
+            queries = [self.scorer.encode(q, special=False) for q, _ in pairs]
+            scores = self.scorer.continuation_logprobs(rows, queries)
+            tokens = [len(r) + len(q) for r, q in zip(rows, queries)]
+        return PairScores(
+            scores=[float(s) for s in scores],
+            tokens=tokens,
+            counts={"truncated_passages": truncated, "llm_calls": calls},
+        )
+
+    def normalize_scores(self, scores: list[float]) -> list[float]:
+        """Scores in [0, 1]: P(Yes) as it is (yes_no), the query's probability exp(score) (qlm)."""
+        return list(scores) if self.method == "yes_no" else [math.exp(s) for s in scores]
