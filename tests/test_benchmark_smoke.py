@@ -258,7 +258,12 @@ def test_families_benchmark_on_one_query(tmp_path, tiny_dirs, tiny_checkpoint, m
     names = ["identity", "dense", "cross-encoder", "pe-rank", "llm-pointwise", "colbert", "ghost"]
     argv = ["--queries", "1", "--topk", "8", "--in-process", "--only", ",".join(names), "--output-dir", str(tmp_path)]
     argv += ["--tag", "smoke", "--threads", "1", *(x for s in sets for x in ("--set", s))]
+    import torch
+
+    threads = torch.get_num_threads()
     cli.main(argv)
+    # in process, the benchmark must leave torch as it found it (a global no-grad broke later training tests)
+    assert torch.is_grad_enabled() and torch.get_num_threads() == threads
     record = json.loads((tmp_path / "families_smoke.json").read_text())
     ran = {e["name"]: e for e in record["entries"]}
     assert list(ran) == ["identity", "dense", "cross-encoder", "pe-rank", "llm-pointwise"]

@@ -33,14 +33,28 @@ def build(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 
 def run_family(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time ``spec["queries"]`` queries one per call after one warm-up call; the entry for the record."""
+    """Time ``spec["queries"]`` queries one per call after one warm-up call; the entry for the record.
+
+    Gradients are off and the thread count is set only for the measurement, then restored: with
+    ``--in-process`` (and in tests) the caller's torch state must not change.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        if spec.get("threads"):
+            torch.set_num_threads(int(spec["threads"]))
+        with torch.no_grad():
+            return _measure(spec)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from perank.backends.runtime import synchronize
 
-    torch.set_grad_enabled(False)
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
     n = spec["queries"]
     loaded = load_requests(spec["dataset"], spec.get("retrieval_results"), spec["topk"], n + 1)
     warmup, requests = warmup_requests(loaded, n, window_size=20, n_calls=1)

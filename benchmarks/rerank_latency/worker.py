@@ -81,11 +81,21 @@ def run_config(spec: dict[str, Any], models: SyntheticModels | None = None) -> d
     """
     import torch
 
+    threads = torch.get_num_threads()  # gradients off and threads set for the measurement only (--in-process)
+    try:
+        if spec.get("threads"):
+            torch.set_num_threads(int(spec["threads"]))
+        with torch.no_grad():
+            return _measure_config(spec, models)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure_config(spec: dict[str, Any], models: SyntheticModels | None) -> dict[str, Any]:
+    import torch
+
     from perank.backends.runtime import default_dtype, parse_dtype, synchronize
 
-    torch.set_grad_enabled(False)
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
     name = spec["name"]
     reranker_name, decode_mode, batched = CONFIGS[name]
     device = spec["device"]
