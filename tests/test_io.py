@@ -89,3 +89,23 @@ def test_atomic_write_keeps_old_file_when_writer_raises(tmp_path: Path) -> None:
         raise RuntimeError("crash")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]  # no temporary left behind
+
+
+def test_a_write_removes_temps_of_killed_writers_but_not_of_live_ones(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from perank.io import atomic_write
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: its temp file is a leftover of a killed write
+    orphan = tmp_path / f".run.txt.{dead_pid}.abc123.tmp"
+    live = tmp_path / f".run.txt.{os.getppid()}.def456.tmp"  # a running process's write in progress
+    other = tmp_path / f".other.txt.{dead_pid}.ghi789.tmp"  # another file's temp is not ours to touch
+    for p in (orphan, live, other):
+        p.write_text("partial")
+    with atomic_write(tmp_path / "run.txt") as fh:
+        fh.write("done\n")
+    assert (tmp_path / "run.txt").read_text() == "done\n"
+    assert not orphan.exists() and live.exists() and other.exists()

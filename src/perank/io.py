@@ -45,7 +45,8 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
     """Open a temporary file beside ``path`` and move it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the writer's pid in the name: a later write can tell a killed writer's leftover from a live one's
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with os.fdopen(fd, mode, **kwargs) as handle:
@@ -61,6 +62,27 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         with suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    remove_orphaned_temps(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_orphaned_temps(path: Path) -> None:
+    """Delete the temporary files of ``path`` left by writers that were killed mid-write (SIGKILL skips the
+    cleanup above); files of writers still running on this machine are kept."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 #: what reading a damaged or mislabelled ``.gz`` file raises

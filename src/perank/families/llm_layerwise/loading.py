@@ -107,7 +107,7 @@ def load_layerwise(
     folder = local_folder(model_path)
     if trust_remote_code:
         try:
-            inner = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=True)
+            inner = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
         except (ImportError, OSError, ValueError) as exc:
             raise InputError(f"{model_path}: its own code does not load here ({exc}); drop trust_remote_code") from exc
         model: nn.Module = RemoteLayerwise(inner).to(device).eval()
