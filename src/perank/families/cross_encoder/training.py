@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from transformers import Trainer
 
 from perank.families.cross_encoder.inputs import PairTemplate, encode_pairs, pad_pairs
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
+from perank.training.group_loss import group_loss
 from perank.training.runner import RunArguments, TrainingRunner, register_runner
 from perank.types import InputError
 
@@ -65,17 +65,6 @@ class TrainingArguments(BaseTrainingArguments):
         # our batches carry teacher scores that the model's forward signature does not name
         self.remove_unused_columns = False
         super().__post_init__()
-
-
-def group_loss(logits: Tensor, teacher: Tensor | None, distill_weight: float, temperature: float) -> Tensor:
-    """Group cross-entropy (positive at index 0) plus, with a teacher, ``distill_weight`` times the KL."""
-    target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-    loss = F.cross_entropy(logits, target)
-    if teacher is not None and distill_weight > 0:
-        student = F.log_softmax(logits / temperature, dim=-1)
-        reference = F.log_softmax(teacher.to(logits.device, logits.dtype) / temperature, dim=-1)
-        loss = loss + distill_weight * F.kl_div(student, reference, log_target=True, reduction="batchmean")
-    return loss
 
 
 @dataclass

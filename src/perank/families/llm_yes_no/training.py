@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from transformers import Trainer
 
@@ -28,6 +27,7 @@ from perank.families.llm_yes_no.inputs import DEFAULT_PROMPT, PromptLayout, enco
 from perank.families.llm_yes_no.reranker import yes_logits, yes_token_id
 from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
+from perank.training.group_loss import group_loss
 from perank.training.runner import RunArguments, TrainingRunner, register_runner
 from perank.types import InputError
 
@@ -65,11 +65,6 @@ class TrainingArguments(BaseTrainingArguments):
     def __post_init__(self) -> None:
         self.remove_unused_columns = False
         super().__post_init__()
-
-
-def group_loss(logits: Tensor) -> Tensor:
-    """Group cross-entropy over ``[groups, group_size]`` scores, the positive at index 0."""
-    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
 @dataclass
