@@ -3,7 +3,7 @@
 # later runs install nothing until requirements.txt or pyproject.toml change.
 
 PYTHON ?= python3
-# The demo reranks with the shipped small PE-Rank (checkpoints/pe-rank-smollm2-minilm: DL19 nDCG@10 0.5246 vs
+# The demo reranks with the shipped small PE-Rank (checkpoints/pe-rank-smollm2-minilm: DL19 nDCG@10 0.6446 vs
 # BM25 0.5058); `make demo DEMO_RERANKER=dense` runs its dense MiniLM teacher instead (0.6424, ~4x faster on CPU).
 DEMO_RERANKER ?= pe-rank
 VENV := .venv

@@ -12,6 +12,7 @@ tokenizer with the PE-Rank tokens, ``perank_config.json`` and the loss log (``tr
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ KEEP = (
     "chat_template.jinja",
     "perank_config.json",
     "projector.safetensors",
+    "relevance.safetensors",  # only in models trained with --relevance_feature cosine
     "tokenizer.json",
     "tokenizer_config.json",
     "trainer_state.json",
@@ -49,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in KEEP:
         if (src / name).exists():
             shutil.copy2(src / name, args.output / name)
+    # the adapter names its base by the alias in perank_config.json, not by this machine's cache path
+    llm_name = json.loads((src / "perank_config.json").read_text()).get("llm_name")
+    if llm_name and (args.output / "adapter_config.json").exists():
+        adapter_config = json.loads((args.output / "adapter_config.json").read_text())
+        adapter_config["base_model_name_or_path"] = llm_name
+        (args.output / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2) + "\n")
     dtype = getattr(torch, args.dtype)
     adapter = {k: v.to(dtype).contiguous() for k, v in load_file(str(src / "adapter_model.safetensors")).items()}
     save_file(adapter, str(args.output / "adapter_model.safetensors"), metadata={"format": "pt"})

@@ -60,6 +60,15 @@ def pairwise(vectors: torch.Tensor, n: int = 512) -> float:
     return float((sample @ sample.T).mean())
 
 
+def input_embedding_table(llm: torch.nn.Module, chunk: int = 65536) -> torch.Tensor:
+    """Every token's input vector as the LLM sees it: the embedding module applied to each id, not its raw
+    weight, because some models (Gemma) scale the lookup by sqrt(hidden size) inside that module."""
+    module = llm.get_input_embeddings()
+    vocab = module.weight.shape[0]
+    with torch.no_grad():
+        return torch.cat([module(torch.arange(i, min(i + chunk, vocab))).float() for i in range(0, vocab, chunk)])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, nargs="+", required=True, help="stage-2 rows whose texts to use")
@@ -74,14 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
 
-    from safetensors import safe_open
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     llm_path = Path(resolve_model(args.llm))
     tokenizer = AutoTokenizer.from_pretrained(llm_path)
-    with safe_open(str(llm_path / "model.safetensors"), framework="pt") as f:
-        name = next(k for k in f.keys() if k.endswith("embed_tokens.weight"))  # noqa: SIM118 (no __iter__)
-        table = f.get_tensor(name).float()
+    table = input_embedding_table(AutoModelForCausalLM.from_pretrained(llm_path, dtype=torch.float32))
     token_norm = float(table.norm(dim=-1).mean())
     # Averaging many token embeddings converges on their common mean direction (every text would look
     # alike), so the average is taken over deviations from the mean token and rescaled to a typical token's

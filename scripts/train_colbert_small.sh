@@ -26,13 +26,7 @@ WORK="$W" PY="$PY" bash scripts/build_pair_mix.sh
 #    temperature); queries to 32 tokens, passages to 128; lr 1e-4 with 10% warmup; checkpoints every 25 steps
 #    (two kept) so an interrupted run resumes. Sized for a 2-core CPU: 150 steps (600 groups) in ~10 min.
 #    Inference later uses 512/512 tokens (bge-m3's defaults).
-last_step() {  # the step of the last checkpoint in $OUT (0 if none)
-    local c n=0
-    for c in "$OUT"/checkpoint-*; do
-        [ -d "$c" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
-    done
-    echo "$n"
-}
+. scripts/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     $PY src/train.py --family colbert \
         --model_name_or_path all-minilm-l6-v2 \

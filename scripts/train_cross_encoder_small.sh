@@ -22,13 +22,7 @@ WORK="$W" PY="$PY" bash scripts/build_pair_mix.sh
 # 2. fine-tune: 4 queries per step, groups of 8 (1 positive, 7 negatives), queries to 32 tokens, pairs to 160,
 #    lr 1e-4 with 10% warmup, checkpoints every 25 steps (two kept) so an interrupted run resumes. Sized for a
 #    2-core CPU: ~4 s a step, 150 steps (600 groups, about half an epoch) in ~10 min.
-last_step() {  # the step of the last checkpoint in $OUT (0 if none)
-    local c n=0
-    for c in "$OUT"/checkpoint-*; do
-        [ -d "$c" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
-    done
-    echo "$n"
-}
+. scripts/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     $PY src/train.py --family cross-encoder \
         --model_name_or_path all-minilm-l6-v2 \

@@ -43,13 +43,7 @@ fi
 #    attention and MLP projections (the DeAR card's); lr 1e-4 (the repository's training script; the card's 1e-5
 #    barely moves in so few steps), batch 1, checkpoints every 10 steps (two kept) so an interrupted run resumes.
 #    Budget (estimated, not measured): ~20 s a step on an idle 2-core CPU, 60 steps in ~20 min.
-last_step() {  # the step of the last checkpoint in $OUT (0 if none)
-    local c n=0
-    for c in "$OUT"/checkpoint-*; do
-        [ -d "$c" ] && [ "${c##*-}" -gt "$n" ] && n=${c##*-}
-    done
-    echo "$n"
-}
+. scripts/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     $PY src/train.py --family listwise-sft \
         --model_name_or_path smollm2 \

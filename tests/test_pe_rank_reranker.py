@@ -107,13 +107,13 @@ def test_prefix_reuse_same_rankings_fewer_tokens(tiny_model):
 
 def test_passages_encoded_once_per_query(tiny_model, monkeypatch):
     calls: list[int] = []
-    original = tiny_model.embed_passages
+    original = tiny_model.embed_candidates
 
-    def counting(texts, batch_size=64):
-        calls.append(len(texts))
-        return original(texts, batch_size=batch_size)
+    def counting(passages, queries, batch_size=64):
+        calls.append(sum(len(group) for group in passages))
+        return original(passages, queries, batch_size=batch_size)
 
-    monkeypatch.setattr(tiny_model, "embed_passages", counting)
+    monkeypatch.setattr(tiny_model, "embed_candidates", counting)
     PERankReranker(model=tiny_model, batch_size=4).rerank([make_request("a", 45), make_request("b", 30)])
     assert calls == [75]
 
@@ -132,14 +132,14 @@ def test_text_embedding_and_single_pass_modes(tiny_model):
 
 
 def test_zero_candidates_makes_no_model_call(tiny_model, monkeypatch):
-    monkeypatch.setattr(tiny_model, "embed_passages", lambda *a, **k: pytest.fail("model was called"))
+    monkeypatch.setattr(tiny_model, "embed_candidates", lambda *a, **k: pytest.fail("model was called"))
     request = Request(query=Query("q0", "nothing"), candidates=[])
     (result,) = PERankReranker(model=tiny_model).rerank([request])
     assert result.candidates == [] and result.stats["windows"] == 0
 
 
 def test_one_candidate_returned_as_is(tiny_model, monkeypatch):
-    monkeypatch.setattr(tiny_model, "embed_passages", lambda *a, **k: pytest.fail("model was called"))
+    monkeypatch.setattr(tiny_model, "embed_candidates", lambda *a, **k: pytest.fail("model was called"))
     request = make_request("q1", 1)
     (result,) = PERankReranker(model=tiny_model).rerank([request])
     assert [c.docid for c in result.candidates] == ["dq1-0"]

@@ -1,4 +1,5 @@
-"""The shipped small PE-Rank (checkpoints/pe-rank-smollm2-minilm) loads as the default and ranks real queries."""
+"""The shipped small PE-Rank (checkpoints/pe-rank-smollm2-minilm, with the relevance feature) loads as the
+default and ranks real queries."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def test_default_checkpoint_ranks_dl19_queries() -> None:
     requests = [Request(r.query, r.candidates[:20]) for r in read_retrieval_results(DATA)[:2]]
     ranker = build_reranker("pe-rank", device="cpu", batch_size=2)  # no model_path: the shipped default
     assert ranker.describe()["query_embedding"] is True
+    assert ranker.describe()["relevance_feature"] == "cosine"  # the shipped model carries the query cosine
     for request, result in zip(requests, ranker.rerank(requests)):
         assert sorted(c.docid for c in result.candidates) == sorted(c.docid for c in request.candidates)
         scores = [c.score for c in result.candidates]

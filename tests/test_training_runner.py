@@ -129,25 +129,38 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 SHELL_VALUES = {"--max_steps": "5", "--lr_scheduler_type": "cosine"}
 
 
-def _script_command(name: str) -> list[str]:
-    """The flags a training script passes to src/train.py, shell variables replaced by plausible values."""
-    body = (SCRIPTS / name).read_text().split("src/train.py", 1)[1].split('"$@"', 1)[0]
-    argv = shlex.split(body.replace("\\\n", " "))
-    argv = [SHELL_VALUES.get(argv[i - 1], "x") if "$" in a else a for i, a in enumerate(argv)]
-    # the scripts cd to the repository root first; the DeepSpeed config is read while parsing
-    return [str(SCRIPTS.parent / a) if argv[i - 1] == "--deepspeed" else a for i, a in enumerate(argv)]
+def _script_commands(name: str) -> list[list[str]]:
+    """The flags each ``src/train.py`` command of a training script passes, shell variables replaced by
+    plausible values (a command ends at ``"$@"`` or at its first line without a continuation backslash)."""
+    commands = []
+    for chunk in (SCRIPTS / name).read_text().split("src/train.py")[1:]:
+        lines = []
+        for line in chunk.split('"$@"', 1)[0].splitlines():
+            lines.append(line.rstrip().removesuffix("\\"))
+            if not line.rstrip().endswith("\\"):
+                break
+        argv = shlex.split(" ".join(lines))
+        argv = [SHELL_VALUES.get(argv[i - 1], "x") if "$" in a else a for i, a in enumerate(argv)]
+        # the scripts cd to the repository root first; the DeepSpeed config is read while parsing
+        commands.append([str(SCRIPTS.parent / a) if argv[i - 1] == "--deepspeed" else a for i, a in enumerate(argv)])
+    return commands
 
 
 @pytest.mark.parametrize("script", ["train_s1.sh", "train_s2.sh", "train_small.sh"])
 def test_the_shipped_commands_parse_unchanged(script: str) -> None:
-    family, rest = split_family(_script_command(script))
-    runner = get_runner(family)
-    args = runner.parse(rest)
-    runner.validate(args)
-    downgrade_for_cpu(args.training, args.model)  # what run() does next; harmless on a GPU
-    assert family == "pe-rank" and args.model.model_type in ("causal_lm", "rank_lm")
-    if script != "train_small.sh":  # the original commands: DeepSpeed, bf16, flash-attention 2, warmup ratio
-        assert args.training.deepspeed and args.training.warmup_steps == 0.03
+    commands = _script_commands(script)
+    assert len(commands) == (2 if script == "train_small.sh" else 1)  # train_small.sh: stage 2, then phase e
+    for command in commands:
+        family, rest = split_family(command)
+        runner = get_runner(family)
+        args = runner.parse(rest)
+        runner.validate(args)
+        downgrade_for_cpu(args.training, args.model)  # what run() does next; harmless on a GPU
+        assert family == "pe-rank" and args.model.model_type in ("causal_lm", "rank_lm")
+        if script != "train_small.sh":  # the original commands: DeepSpeed, bf16, flash-attention 2, warmup ratio
+            assert args.training.deepspeed and args.training.warmup_steps == 0.03
+    if script == "train_small.sh":
+        assert args.model.relevance_feature == "cosine" and args.model.init_from == "x"
 
 
 # ------------------------------------------------------------------------------------------------ resume

@@ -89,13 +89,19 @@ def test_export_keeps_only_what_loading_needs(tmp_path: Path) -> None:
     ck.mkdir()
     save_file({"base_model.layer.lora_A.weight": torch.randn(4, 8)}, str(ck / "adapter_model.safetensors"))
     save_file({"0.weight": torch.randn(8, 4)}, str(ck / "projector.safetensors"))
-    for name in ("perank_config.json", "adapter_config.json", "tokenizer.json", "trainer_state.json"):
+    save_file({"direction": torch.randn(8)}, str(ck / "relevance.safetensors"))
+    for name in ("tokenizer.json", "trainer_state.json"):
         (ck / name).write_text("{}", encoding="utf-8")
+    (ck / "perank_config.json").write_text(json.dumps({"llm_name": "smollm2"}), encoding="utf-8")
+    (ck / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/root/.cache/x"}))
     (ck / "optimizer.pt").write_bytes(b"x" * 100)
     out = tmp_path / "shipped"
     assert export.main([str(ck), str(out)]) == 0
     names = {p.name for p in out.iterdir()}
-    assert "optimizer.pt" not in names and {"adapter_model.safetensors", "projector.safetensors"} <= names
+    assert "optimizer.pt" not in names
+    assert {"adapter_model.safetensors", "projector.safetensors", "relevance.safetensors"} <= names
+    # the base is named by its alias, not by the training machine's cache path
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2"
     assert load_file(str(out / "adapter_model.safetensors"))["base_model.layer.lora_A.weight"].dtype == torch.bfloat16
     assert load_file(str(out / "projector.safetensors"))["0.weight"].dtype == torch.float32
     (ck / "adapter_model.safetensors").unlink()
@@ -118,3 +124,14 @@ def test_build_rank_data_without_the_query_text(tmp_path: Path) -> None:
         for key in ("messages_wo_content", "messages_w_content"):
             assert row["query"].strip() not in row[key][0]["content"]
         assert row["messages_wo_content"][1]["content"].startswith("<PLACEHOLDER><RANK>")
+
+
+def test_last_step_finds_the_highest_checkpoint(tmp_path: Path) -> None:
+    import subprocess
+
+    for name in ("checkpoint-100", "checkpoint-1200", "checkpoint-300", "other-5000"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "checkpoint-9000").write_text("a file, not a checkpoint")
+    script = f". {SCRIPTS / 'lib.sh'}; OUT={tmp_path}; last_step; last_step {tmp_path / 'none'}"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1200", "0"]

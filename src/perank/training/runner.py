@@ -163,6 +163,21 @@ class TrainingRunner(ABC):
         trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_state()
         trainer.save_model(args.training.output_dir)
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Wait for every rank, then tear the process group down before the interpreter exits.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed while still joinable, and a rank dies
+    with SIGABRT ("terminate called without an active exception") after its work is saved: the launcher then
+    reports a failed run. A no-op for a single process.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def register_runner(name: str) -> Callable[[type[TrainingRunner]], type[TrainingRunner]]:

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "perank_config.json"
 PROJECTOR_NAME = "projector.safetensors"
+RELEVANCE_NAME = "relevance.safetensors"
+RELEVANCE_FEATURES = ("none", "cosine")
 
 
 @dataclass
@@ -46,6 +48,7 @@ class PERankConfig:
     query_embedding: bool = False
     query_embedding_position: str = "prompt"  # "prompt" (after the query text) or "answer" (prompts.py)
     query_text: bool = True  # False: the prompt omits the query's text (needs query_embedding; prompts.py)
+    relevance_feature: str = "none"  # "cosine": each passage vector also carries cos(query, passage) (below)
     trust_remote_code: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -65,7 +68,8 @@ class PERankModel(nn.Module):
     """Encoder + projector + causal LM, with the placeholder-injection and scoring primitives.
 
     Higher-level code (listwise decoding, the training losses) builds on three methods:
-    :meth:`embed_passages`, :meth:`inputs_embeds` and :meth:`hidden_states`.
+    :meth:`embed_candidates` (or :meth:`embed_passages` for bare texts), :meth:`inputs_embeds` and
+    :meth:`hidden_states`.
     """
 
     def __init__(
@@ -85,6 +89,8 @@ class PERankModel(nn.Module):
         config.hidden_size = config.hidden_size or int(llm.config.hidden_size)
         self.projector = projector or build_projector(config.projector_type, config.embedding_size, config.hidden_size)
         self.projector.to(device=self.device, dtype=self.dtype)
+        self.relevance: nn.Parameter | None = None
+        self.set_relevance_feature(config.relevance_feature)
         add_special_tokens(tokenizer)
         self.placeholder_id = int(tokenizer.convert_tokens_to_ids(PLACEHOLDER))
         self.rank_id = int(tokenizer.convert_tokens_to_ids(RANK_TOKEN))
@@ -105,6 +111,7 @@ class PERankModel(nn.Module):
         query_embedding: bool = False,
         query_embedding_position: str = "prompt",
         query_text: bool = True,
+        relevance_feature: str = "none",
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
@@ -140,6 +147,7 @@ class PERankModel(nn.Module):
             query_embedding=query_embedding,
             query_embedding_position=query_embedding_position,
             query_text=query_text,
+            relevance_feature=relevance_feature,
             trust_remote_code=trust_remote_code,
         )
         if seed is not None:
@@ -174,6 +182,67 @@ class PERankModel(nn.Module):
     def project(self, embeddings: Tensor) -> Tensor:
         """Map encoder embeddings ``[..., d_enc]`` into LLM input space ``[..., d_llm]``."""
         return self.projector(embeddings.to(device=self.device, dtype=self.dtype))
+
+    def set_relevance_feature(self, kind: str) -> None:
+        """Give the model the relevance feature (``"cosine"``) or take it away (``"none"``).
+
+        The learned direction starts at zero, so a trained model given the feature ranks exactly as before
+        until the direction is trained (how ``--init_from`` adds it to a shipped checkpoint).
+        """
+        if kind not in RELEVANCE_FEATURES:
+            raise ValueError(f"relevance_feature {kind!r}: choose one of {', '.join(RELEVANCE_FEATURES)}")
+        self.config.relevance_feature = kind
+        if kind == "none":
+            self.relevance = None
+        elif self.relevance is None:
+            self.relevance = nn.Parameter(torch.zeros(self.config.hidden_size, device=self.device, dtype=self.dtype))
+
+    @property
+    def needs_query_vector(self) -> bool:
+        """Whether ranking needs the query's encoder embedding (its own token, or the relevance feature)."""
+        return self.config.query_embedding or self.relevance is not None
+
+    def with_relevance(self, projected: Tensor, passage_embeddings: Tensor, query_embedding: Tensor) -> Tensor:
+        """Passage vectors ``[n, d_llm]`` plus ``cos(query, passage) * relevance`` (unchanged without it).
+
+        Why: an LLM of 135M parameters hardly reads the relevance hidden in one projected vector per passage
+        (checkpoints/README.md). The cosine of the frozen encoder's query and passage embeddings is put where
+        the model cannot miss it: it shifts the passage's injected token and, since a step's score is
+        ``h . vector``, adds ``cos * (h . relevance)`` to that passage's logit at every decoding step.
+        """
+        if self.relevance is None:
+            return projected
+        cos = torch.nn.functional.cosine_similarity(
+            passage_embeddings.float(), query_embedding.float().reshape(1, -1), dim=-1
+        )
+        return projected + cos.to(device=projected.device, dtype=projected.dtype).unsqueeze(-1) * self.relevance
+
+    def embed_candidates(
+        self, passages: list[list[str]], queries: list[str], batch_size: int = 64
+    ) -> tuple[list[Tensor], list[Tensor | None]]:
+        """For each query: its passages' vectors ``[n_i, d_llm]`` (with the relevance feature when the model
+        has it) and its query-token vector ``[1, d_llm]`` (None without ``query_embedding``). One encoder pass
+        over every text of the batch."""
+        sizes = [len(group) for group in passages]
+        texts = [t for group in passages for t in group]
+        with_query = self.needs_query_vector
+        if with_query:
+            texts.extend(queries)
+        raw = self.encoder.encode(texts, batch_size=batch_size)
+        vectors = self.project(raw)
+        first_query = sum(sizes)
+        out_passages: list[Tensor] = []
+        out_queries: list[Tensor | None] = []
+        offset = 0
+        for j, n in enumerate(sizes):
+            group = vectors[offset : offset + n]
+            q = first_query + j
+            if with_query:
+                group = self.with_relevance(group, raw[offset : offset + n], raw[q])
+            out_passages.append(group)
+            out_queries.append(vectors[q : q + 1] if self.config.query_embedding else None)
+            offset += n
+        return out_passages, out_queries
 
     def embed_passages(self, texts: list[str], batch_size: int = 64) -> Tensor:
         """Encode and project texts: ``[n, d_llm]``. The encoder is frozen; the projector may train."""
@@ -232,6 +301,8 @@ class PERankModel(nn.Module):
         (path / CONFIG_NAME).write_text(json.dumps(cfg, indent=2) + "\n")
         state = {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()}
         save_file(state, str(path / PROJECTOR_NAME))
+        if self.relevance is not None:
+            save_file({"direction": self.relevance.detach().cpu().contiguous()}, str(path / RELEVANCE_NAME))
         self.tokenizer.save_pretrained(path)
         if save_llm:
             self.llm.save_pretrained(path)
@@ -267,6 +338,8 @@ class PERankModel(nn.Module):
         attn = attn_implementation or default_attn_implementation(device)
         llm_source = str(path) if weights == "full" else resolve_model(config.llm_name)
         needed = {"full": ["config.json"], "lora": ["adapter_config.json"], "base": []}[weights]
+        if config.relevance_feature != "none":
+            needed.append(RELEVANCE_NAME)
         for name in [PROJECTOR_NAME, "tokenizer_config.json", *needed]:
             if not (path / name).exists():
                 raise FileNotFoundError(f"{path}: checkpoint is missing {name}")
@@ -290,6 +363,13 @@ class PERankModel(nn.Module):
         model = cls(config, llm, tokenizer, encoder)
         model.projector.load_state_dict(load_file(str(path / PROJECTOR_NAME)))
         model.projector.to(device=device, dtype=dtype)
+        if model.relevance is not None:
+            direction = load_file(str(path / RELEVANCE_NAME))["direction"]
+            if direction.shape != model.relevance.shape:
+                shapes = f"shape {tuple(direction.shape)}, the LLM needs {tuple(model.relevance.shape)}"
+                raise ValueError(f"{path / RELEVANCE_NAME}: {shapes}")
+            with torch.no_grad():
+                model.relevance.copy_(direction.to(device=device, dtype=dtype))
         return model
 
 

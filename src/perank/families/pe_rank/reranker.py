@@ -168,6 +168,7 @@ class PERankReranker(WindowReranker):
             "query_embedding": self.spec.query_embedding,
             "query_embedding_position": self.spec.query_embedding_position,
             "query_text": self.spec.query_text,
+            "relevance_feature": cfg.relevance_feature,
             "window_size": self.window_size,
             "step": self.step,
             "decode_mode": self.decode_mode,
@@ -200,25 +201,17 @@ class PERankReranker(WindowReranker):
     def _encode(self, states: list[PassageState]) -> None:
         model = self.model
         t0 = time.perf_counter()
-        texts: list[str] = []
+        passages_of: list[list[str]] = []
         for s in states:
             passages = [c.text for c in s.request.candidates]
             s.stats["truncated_passages"] = model.encoder.count_truncated(passages)
-            texts.extend(passages)
-        if self.spec.query_embedding:
-            texts.extend(s.request.query.text for s in states)
+            passages_of.append(passages)
+        queries = [s.request.query.text for s in states]
         with torch.no_grad():
-            vectors = model.embed_passages(texts, batch_size=self.encode_batch_size)
+            vectors, query_vectors = model.embed_candidates(passages_of, queries, batch_size=self.encode_batch_size)
+        for s, v, q in zip(states, vectors, query_vectors):
+            s.vectors, s.query_vector = v, q
         synchronize(model.device)
-        offset = 0
-        for s in states:
-            n = len(s.request.candidates)
-            s.vectors = vectors[offset : offset + n]
-            offset += n
-        if self.spec.query_embedding:
-            for s in states:
-                s.query_vector = vectors[offset : offset + 1]
-                offset += 1
         elapsed = time.perf_counter() - t0
         for s, t in zip(states, share(elapsed, [len(s.request.candidates) for s in states])):
             s.stats["latency_s"] += t

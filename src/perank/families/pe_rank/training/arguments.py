@@ -38,6 +38,14 @@ class ModelArguments(BackboneArguments, LoraArguments):
         default=True,
         metadata={"help": "show the query's text in the prompt; False needs --query_embedding (prompts.py)"},
     )
+    relevance_feature: str = field(
+        default="none",
+        metadata={"help": "none, or cosine: each passage vector carries its query cosine (PERankModel.with_relevance)"},
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "start from this perank checkpoint (its LoRA adapter and projector; its settings win)"},
+    )
 
 
 @dataclass
@@ -59,6 +67,9 @@ class TrainingArguments(BaseTrainingArguments):
     kl_loss_weight: float = field(default=0.0, metadata={"help": "weight of KL(with content || without)"})
     listmle_weighting: str = field(default="uniform", metadata={"help": "uniform (mean) or top (1/2^k, summed)"})
     projector_lr: float | None = field(default=None, metadata={"help": "projector learning rate (default: lr)"})
+    relevance_lr: float | None = field(
+        default=None, metadata={"help": "learning rate of the relevance direction (default: --projector_lr)"}
+    )
     cache_embeddings: bool = field(default=True, metadata={"help": "cache frozen-encoder outputs by text"})
     embedding_cache: str | None = field(
         default=None, metadata={"help": "preload encoder embeddings (.pt from build_rank_data.py --embeddings)"}

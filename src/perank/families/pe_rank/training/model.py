@@ -167,13 +167,19 @@ class PERankTrainingModel(nn.Module):
         **_: Any,
     ) -> dict[str, Tensor]:
         sizes = [len(c) for c in candidates]
-        projected = self.project([t for row in candidates for t in row])
+        perank = self.perank
+        raw = self.encode([t for row in candidates for t in row])
+        projected = perank.project(raw)
         passages = list(torch.split(projected, sizes))
-        if self.perank.config.query_embedding:
-            qvec = self.project(list(queries))
-            qs: list[Tensor | None] = [qvec[i : i + 1] for i in range(len(queries))]
-        else:
-            qs = [None] * len(queries)
+        qs: list[Tensor | None] = [None] * len(queries)
+        if perank.needs_query_vector:
+            raw_q = self.encode(list(queries))
+            if perank.relevance is not None:
+                raws = torch.split(raw, sizes)
+                passages = [perank.with_relevance(p, r, raw_q[i]) for i, (p, r) in enumerate(zip(passages, raws))]
+            if perank.config.query_embedding:
+                qvec = perank.project(raw_q)
+                qs = [qvec[i : i + 1] for i in range(len(queries))]
         rankings = [r.to(projected.device) for r in ranking]
         total = projected.new_zeros((), dtype=torch.float32)
         logs: dict[str, float] = {}

@@ -27,14 +27,16 @@ RESTORED_SETTINGS = (
     ("query_embedding", "query_embedding"),
     ("query_embedding_position", "query_embedding_position"),
     ("query_text", "query_text"),
+    ("relevance_feature", "relevance_feature"),
     ("encoder_name", "encoder_name"),
     ("encoder_pooling", "encoder_pooling"),
     ("encoder_max_length", "encoder_max_length"),
 )
 
 
-def restore_settings(model_args: Any, checkpoint: str) -> None:
-    """Adopt the PE-Rank settings stored in a checkpoint, warning when the command line disagrees."""
+def restore_settings(model_args: Any, checkpoint: str, keep: tuple[str, ...] = ()) -> None:
+    """Adopt the PE-Rank settings stored in a checkpoint, warning when the command line disagrees
+    (the arguments named in ``keep`` stay as given)."""
     from perank.families.pe_rank.model import CONFIG_NAME
 
     cfg_file = Path(checkpoint) / CONFIG_NAME
@@ -42,7 +44,7 @@ def restore_settings(model_args: Any, checkpoint: str) -> None:
         return
     cfg = json.loads(cfg_file.read_text())
     for arg, key in RESTORED_SETTINGS:
-        if key in cfg and getattr(model_args, arg) != cfg[key]:
+        if arg not in keep and key in cfg and getattr(model_args, arg) != cfg[key]:
             if getattr(model_args, arg) is not None:
                 logger.warning(
                     "%s: using the checkpoint's %s=%r (command line: %r)",
@@ -118,31 +120,18 @@ class PERankRunner(TrainingRunner):
 
     def build_model(self, args: RunArguments) -> Any:
         """The PE-Rank model with the right parts trainable, wrapped in the stage's loss module."""
-        from perank.families.pe_rank.model import PERankModel
         from perank.families.pe_rank.training.model import PERankTrainingModel
         from perank.training.lora import apply_lora
 
         model_args, training_args = args.model, args.training
-        perank = PERankModel.build(
-            model_args.model_name_or_path,
-            model_args.encoder_name,
-            encoder_pooling=model_args.encoder_pooling,
-            encoder_max_length=model_args.encoder_max_length,
-            projector_type=model_args.projector_type,
-            query_embedding=model_args.query_embedding,
-            query_embedding_position=model_args.query_embedding_position,
-            query_text=model_args.query_text,
-            device="cpu",
-            dtype=_training_dtype(training_args),
-            attn_implementation=model_args.attn_implementation,
-            trust_remote_code=model_args.trust_remote_code,
-            seed=training_args.seed,
-        )
-        if model_args.pretrain_mlp_adapter:
-            load_projector_weights(perank.projector, model_args.pretrain_mlp_adapter)
+        perank = self._init_from(args) if model_args.init_from else self._build_new(args)
         perank.encoder.requires_grad_(False)
         perank.projector.requires_grad_(bool(model_args.tune_mlp_adapter))
-        if model_args.freeze_backbone:
+        if perank.relevance is not None:
+            perank.relevance.requires_grad_(True)
+        if hasattr(perank.llm, "peft_config"):
+            pass  # --init_from a LoRA checkpoint: its adapter goes on training
+        elif model_args.freeze_backbone:
             perank.llm.requires_grad_(False)
         elif model_args.lora_enable:
             perank.llm = apply_lora(perank.llm, model_args)
@@ -161,6 +150,57 @@ class PERankRunner(TrainingRunner):
             listmle_weighting=training_args.listmle_weighting,
             cache_embeddings=training_args.cache_embeddings,
         )
+
+    def _init_from(self, args: RunArguments) -> Any:
+        """The ``--init_from`` checkpoint, its LoRA adapter trainable, with ``--relevance_feature`` added."""
+        from perank.families.pe_rank.model import PERankModel
+
+        model_args = args.model
+        source = model_args.init_from
+        if model_args.pretrain_mlp_adapter:
+            raise InputError("--init_from and --pretrain_mlp_adapter both set the projector: pass one")
+        if model_args.freeze_backbone:
+            raise InputError("--init_from continues the checkpoint's LLM weights: drop --freeze_backbone")
+        try:
+            perank = PERankModel.from_pretrained(
+                source,
+                dtype=_training_dtype(args.training),
+                attn_implementation=model_args.attn_implementation,
+                trainable_lora=True,
+            )
+        except FileNotFoundError as exc:
+            raise InputError(f"--init_from {source}: {exc}") from exc
+        restore_settings(model_args, source, keep=("relevance_feature",))
+        have = perank.config.relevance_feature
+        if have != "none" and have != model_args.relevance_feature:
+            raise InputError(f"--init_from {source} has relevance_feature {have!r}: pass the same")
+        perank.set_relevance_feature(model_args.relevance_feature)
+        return perank
+
+    def _build_new(self, args: RunArguments) -> Any:
+        """A new model around the base LLM and encoder (with a stage-1 projector when one is given)."""
+        from perank.families.pe_rank.model import PERankModel
+
+        model_args, training_args = args.model, args.training
+        perank = PERankModel.build(
+            model_args.model_name_or_path,
+            model_args.encoder_name,
+            encoder_pooling=model_args.encoder_pooling,
+            encoder_max_length=model_args.encoder_max_length,
+            projector_type=model_args.projector_type,
+            query_embedding=model_args.query_embedding,
+            query_embedding_position=model_args.query_embedding_position,
+            query_text=model_args.query_text,
+            relevance_feature=model_args.relevance_feature,
+            device="cpu",
+            dtype=_training_dtype(training_args),
+            attn_implementation=model_args.attn_implementation,
+            trust_remote_code=model_args.trust_remote_code,
+            seed=training_args.seed,
+        )
+        if model_args.pretrain_mlp_adapter:
+            load_projector_weights(perank.projector, model_args.pretrain_mlp_adapter)
+        return perank
 
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
         """Stage 1: alignment rows; stage 2: ranked windows (tokenised with the model's own tokenizer)."""

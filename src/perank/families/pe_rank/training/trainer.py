@@ -33,25 +33,26 @@ class PERankTrainer(Trainer):
     """Trainer for :class:`PERankTrainingModel`."""
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
-        """AdamW-family optimizer (per ``--optim``) with the projector in its own group (``--projector_lr``)."""
+        """AdamW-family optimizer (per ``--optim``); the projector and the relevance direction have their own learning
+        rates (``--projector_lr``, ``--relevance_lr``)."""
         if self.optimizer is not None:
             return self.optimizer
         module: PERankTrainingModel = self.model
+        # three learning rates: the LLM's (--learning_rate), the projector's and the relevance direction's
         proj_ids = {id(p) for p in module.perank.projector.parameters()}
-        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+        relevance = module.perank.relevance
+        proj_lr = self.args.projector_lr or self.args.learning_rate
+        lrs = {"llm": self.args.learning_rate, "projector": proj_lr, "relevance": self.args.relevance_lr or proj_lr}
+        groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
         for name, p in module.named_parameters():
             if not p.requires_grad:
                 continue
             decay = p.ndim >= 2 and "norm" not in name.lower()
-            groups.setdefault((id(p) in proj_ids, decay), []).append(p)
-        proj_lr = self.args.projector_lr or self.args.learning_rate
+            part = "relevance" if p is relevance else "projector" if id(p) in proj_ids else "llm"
+            groups.setdefault((part, decay), []).append(p)
         param_groups = [
-            {
-                "params": params,
-                "weight_decay": self.args.weight_decay if decay else 0.0,
-                "lr": proj_lr if is_proj else self.args.learning_rate,
-            }
-            for (is_proj, decay), params in groups.items()
+            {"params": params, "weight_decay": self.args.weight_decay if decay else 0.0, "lr": lrs[part]}
+            for (part, decay), params in groups.items()
         ]
         optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, module)
         optimizer_kwargs.pop("lr", None)

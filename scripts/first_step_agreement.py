@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""How far a PE-Rank checkpoint's first decoding step follows the dense teacher: Spearman per window.
+
+The diagnosis in ``checkpoints/README.md`` traced most of the small model's gap to its first step: the scores
+``h . v_i`` it gives the passages of a window before any passage is output. This script measures that step
+alone. For each query it takes the first window (the top ``--window`` candidates in the file's order), computes
+the first step's logits (the single-pass decode), and the Spearman correlation of those logits with the frozen
+encoder's query-passage cosines (the dense teacher's scores). No judgments are read.
+
+    python scripts/first_step_agreement.py --model-path checkpoints/pe-rank-smollm2-minilm \\
+        --retrieval-results data/msmarco-passage/retrieve_results_dl19.json
+
+Prints the mean and median over queries and writes them, with the per-query values, as JSON (``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from perank.cli.errors import run_guarded  # noqa: E402
+from perank.families.pe_rank.checkpoint import load_pe_rank  # noqa: E402
+from perank.families.pe_rank.decoding import decode_listwise, left_pad  # noqa: E402
+from perank.families.pe_rank.prompts import answer_prefix, messages, sanitize  # noqa: E402
+from perank.io import atomic_write, read_retrieval_results  # noqa: E402
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rho of two score vectors (no ties expected: float scores)."""
+    ra = torch.argsort(torch.argsort(a)).double()
+    rb = torch.argsort(torch.argsort(b)).double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def first_step_logits(model, query: str, passages: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits [n], teacher cosines [n])`` for one window."""
+    (vectors,), (query_vector,) = model.embed_candidates([passages], [query])
+    spec = model.prompt_spec
+    msgs = messages(spec, sanitize(query), [sanitize(p) for p in passages])
+    prompt = model.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    ids = model.tokenizer([prompt + answer_prefix(spec)], add_special_tokens=False)["input_ids"]
+    pad_id = model.tokenizer.pad_token_id or 0
+    input_ids, attention_mask = left_pad(ids, pad_id)
+    injected = vectors if query_vector is None else torch.cat([vectors, query_vector])
+    (out,) = decode_listwise(model, input_ids, attention_mask, [injected], [vectors], mode="single-pass")
+    logits = torch.empty(len(passages), dtype=torch.float64)
+    logits[torch.tensor(out.order)] = torch.tensor(out.step_logits, dtype=torch.float64)
+    raw = model.encoder.encode(passages + [query])
+    cosines = torch.nn.functional.cosine_similarity(raw[:-1].float(), raw[-1:].float(), dim=-1).double()
+    return logits, cosines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-path", required=True, help="a perank checkpoint folder")
+    ap.add_argument("--retrieval-results", required=True, help="candidates (JSON list or JSONL)")
+    ap.add_argument("--window", type=int, default=20, help="passages of the first window (default 20)")
+    ap.add_argument("--max-queries", type=int, default=0, help="only the first N queries (0 = all)")
+    ap.add_argument("--output", help="write the summary and per-query values here (JSON)")
+    args = ap.parse_args(argv)
+
+    def command() -> int:
+        model = load_pe_rank(args.model_path, device="cpu", dtype=torch.float32).eval()
+        requests = read_retrieval_results(args.retrieval_results)
+        if args.max_queries:
+            requests = requests[: args.max_queries]
+        per_query: dict[str, float] = {}
+        with torch.no_grad():
+            for request in tqdm(requests, desc="first-step agreement", unit="q"):
+                passages = [c.text for c in request.candidates[: args.window]]
+                if len(passages) < 2:
+                    continue
+                logits, cosines = first_step_logits(model, request.query.text, passages)
+                per_query[request.query.qid] = spearman(logits, cosines)
+        values = list(per_query.values())
+        summary = {
+            "model_path": args.model_path,
+            "retrieval_results": args.retrieval_results,
+            "window": args.window,
+            "queries": len(values),
+            "spearman_mean": statistics.fmean(values) if values else None,
+            "spearman_median": statistics.median(values) if values else None,
+        }
+        print(json.dumps(summary))
+        if args.output:
+            with atomic_write(args.output) as handle:
+                handle.write(json.dumps({**summary, "per_query": per_query}, indent=1) + "\n")
+        return 0
+
+    return run_guarded(command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
