@@ -28,7 +28,8 @@ from tqdm import tqdm  # noqa: E402
 from perank.cli.errors import run_guarded  # noqa: E402
 from perank.families.pe_rank.checkpoint import load_pe_rank  # noqa: E402
 from perank.families.pe_rank.decoding import decode_listwise, left_pad  # noqa: E402
-from perank.families.pe_rank.prompts import answer_prefix, messages, sanitize  # noqa: E402
+from perank.families.pe_rank.model import query_cosines  # noqa: E402
+from perank.families.pe_rank.prompts import window_prompt  # noqa: E402
 from perank.io import atomic_write, read_retrieval_results  # noqa: E402
 
 
@@ -43,18 +44,16 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 def first_step_logits(model, query: str, passages: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits [n], teacher cosines [n])`` for one window."""
     (vectors,), (query_vector,) = model.embed_candidates([passages], [query])
-    spec = model.prompt_spec
-    msgs = messages(spec, sanitize(query), [sanitize(p) for p in passages])
-    prompt = model.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    ids = model.tokenizer([prompt + answer_prefix(spec)], add_special_tokens=False)["input_ids"]
+    prompt = window_prompt(model.tokenizer, model.prompt_spec, query, passages)
+    ids = model.tokenizer([prompt], add_special_tokens=False)["input_ids"]
     pad_id = model.tokenizer.pad_token_id or 0
     input_ids, attention_mask = left_pad(ids, pad_id)
     injected = vectors if query_vector is None else torch.cat([vectors, query_vector])
     (out,) = decode_listwise(model, input_ids, attention_mask, [injected], [vectors], mode="single-pass")
     logits = torch.empty(len(passages), dtype=torch.float64)
     logits[torch.tensor(out.order)] = torch.tensor(out.step_logits, dtype=torch.float64)
-    raw = model.encoder.encode(passages + [query])
-    cosines = torch.nn.functional.cosine_similarity(raw[:-1].float(), raw[-1:].float(), dim=-1).double()
+    raw = model.encoder.encode(passages + [query])  # again: embed_candidates keeps only the projections
+    cosines = query_cosines(raw[:-1], raw[-1]).double()
     return logits, cosines
 
 

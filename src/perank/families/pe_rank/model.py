@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -212,23 +213,26 @@ class PERankModel(nn.Module):
         """
         if self.relevance is None:
             return projected
-        cos = torch.nn.functional.cosine_similarity(
-            passage_embeddings.float(), query_embedding.float().reshape(1, -1), dim=-1
-        )
+        cos = query_cosines(passage_embeddings, query_embedding)
         return projected + cos.to(device=projected.device, dtype=projected.dtype).unsqueeze(-1) * self.relevance
 
     def embed_candidates(
-        self, passages: list[list[str]], queries: list[str], batch_size: int = 64
+        self,
+        passages: list[list[str]],
+        queries: list[str],
+        batch_size: int = 64,
+        encode: Callable[[list[str]], Tensor] | None = None,
     ) -> tuple[list[Tensor], list[Tensor | None]]:
         """For each query: its passages' vectors ``[n_i, d_llm]`` (with the relevance feature when the model
         has it) and its query-token vector ``[1, d_llm]`` (None without ``query_embedding``). One encoder pass
-        over every text of the batch."""
+        over every text of the batch, through ``encode`` when given (training's text-keyed cache), else the
+        encoder itself. No ``no_grad`` here: the projector trains through this in stage 2."""
         sizes = [len(group) for group in passages]
         texts = [t for group in passages for t in group]
         with_query = self.needs_query_vector
         if with_query:
             texts.extend(queries)
-        raw = self.encoder.encode(texts, batch_size=batch_size)
+        raw = encode(texts) if encode is not None else self.encoder.encode(texts, batch_size=batch_size)
         vectors = self.project(raw)
         first_query = sum(sizes)
         out_passages: list[Tensor] = []
@@ -371,6 +375,14 @@ class PERankModel(nn.Module):
             with torch.no_grad():
                 model.relevance.copy_(direction.to(device=device, dtype=dtype))
         return model
+
+
+def query_cosines(passage_embeddings: Tensor, query_embedding: Tensor) -> Tensor:
+    """``[n]`` cosines of passage embeddings ``[n, d]`` with one query embedding (``[d]`` or ``[1, d]``), in fp32:
+    the dense teacher's scores, and the relevance feature's input."""
+    return torch.nn.functional.cosine_similarity(
+        passage_embeddings.float(), query_embedding.float().reshape(1, -1), dim=-1
+    )
 
 
 def add_special_tokens(tokenizer: Any) -> None:

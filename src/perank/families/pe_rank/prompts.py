@@ -8,6 +8,7 @@ The text matters: the released checkpoint was trained on these strings. The user
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from perank.ranking.prompting import clean_passage, strip_tokens
 
@@ -91,3 +92,12 @@ def answer_prefix(spec: PromptSpec) -> str:
     """What the answer starts with before the first ranked passage: the query-embedding placeholder when it
     sits in the answer, else nothing. Inference appends it after the chat template's generation prompt."""
     return PLACEHOLDER if spec.query_embedding and spec.query_embedding_position == "answer" else ""
+
+
+def window_prompt(tokenizer: Any, spec: PromptSpec, query: str, passages: list[str]) -> str:
+    """The text the decoder is given for one window at inference: the sanitised query and passages in the
+    chat template with its generation prompt, then the answer prefix. One function so that every caller
+    (the reranker, diagnostics) scores exactly the prompt the model was trained on."""
+    msgs = messages(spec, sanitize(query), [sanitize(p) for p in passages])
+    prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return prompt + answer_prefix(spec)

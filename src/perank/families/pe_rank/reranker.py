@@ -42,7 +42,7 @@ from perank.families.pe_rank.checkpoint import load_pe_rank
 from perank.families.pe_rank.decoding import DECODE_MODES, PromptPrefix, decode_listwise, left_pad, prefill_prefix
 from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
-from perank.families.pe_rank.prompts import answer_prefix, messages, sanitize
+from perank.families.pe_rank.prompts import window_prompt
 from perank.ranking.registry import register
 from perank.ranking.window import QueryState, WindowReranker, share
 from perank.types import InputError, Request
@@ -228,10 +228,8 @@ class PERankReranker(WindowReranker):
         for s in states:
             window = s.window(k)
             assert isinstance(s, PassageState) and s.vectors is not None
-            passages = [sanitize(s.request.candidates[i].text) for i in window]
-            msgs = messages(self.spec, sanitize(s.request.query.text), passages)
-            prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-            prompts.append(prompt + answer_prefix(self.spec))
+            passages = [s.request.candidates[i].text for i in window]
+            prompts.append(window_prompt(tokenizer, self.spec, s.request.query.text, passages))
             cands = s.vectors[window]
             cand_vectors.append(cands)
             prompt_vectors.append(cands if s.query_vector is None else torch.cat([cands, s.query_vector]))

@@ -166,22 +166,9 @@ class PERankTrainingModel(nn.Module):
         attention_mask_w: Tensor | None = None,
         **_: Any,
     ) -> dict[str, Tensor]:
-        sizes = [len(c) for c in candidates]
-        perank = self.perank
-        raw = self.encode([t for row in candidates for t in row])
-        projected = perank.project(raw)
-        passages = list(torch.split(projected, sizes))
-        qs: list[Tensor | None] = [None] * len(queries)
-        if perank.needs_query_vector:
-            raw_q = self.encode(list(queries))
-            if perank.relevance is not None:
-                raws = torch.split(raw, sizes)
-                passages = [perank.with_relevance(p, r, raw_q[i]) for i, (p, r) in enumerate(zip(passages, raws))]
-            if perank.config.query_embedding:
-                qvec = perank.project(raw_q)
-                qs = [qvec[i : i + 1] for i in range(len(queries))]
-        rankings = [r.to(projected.device) for r in ranking]
-        total = projected.new_zeros((), dtype=torch.float32)
+        passages, qs = self.perank.embed_candidates(candidates, list(queries), encode=self.encode)
+        rankings = [r.to(passages[0].device) for r in ranking]
+        total = passages[0].new_zeros((), dtype=torch.float32)
         logs: dict[str, float] = {}
         logits_wo = logits_w = None
         if self.use_without_content and input_ids_wo is not None:
