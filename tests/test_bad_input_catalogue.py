@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from perank.cli import evaluate, run_evaluation, train, trec_eval
+from perank.cli import evaluate, fuse, run_evaluation, train, trec_eval
+from perank.cli import main as perank
+from perank.compare import cli as compare
 
 REPO = Path(__file__).resolve().parents[1]
 MS = REPO / "data" / "msmarco-passage"
@@ -33,6 +35,11 @@ class Case:
 
 
 EVAL = ("--reranker", "identity", "--no-progress", "--output-dir", "{tmp}/out")
+#: two judged queries and runs over them, for the compare cases
+QRELS = ("q.txt", "1 0 d1 1\n1 0 d2 0\n2 0 d3 1\n")
+RUN_A = ("a.txt", "1 Q0 d1 1 2.0 a\n1 Q0 d2 2 1.0 a\n2 Q0 d3 1 2.0 a\n")
+RUN_B = ("b.txt", "1 Q0 d2 1 2.0 b\n1 Q0 d1 2 1.0 b\n2 Q0 d3 1 2.0 b\n")
+CMP = ("--qrels", "{tmp}/q.txt", "-o", "{tmp}/cmp/out")
 CASES = [
     Case("unknown reranker", evaluate.main, ("--reranker", "nope"), "unknown reranker 'nope'"),
     Case("misspelled reranker", evaluate.main, ("--reranker", "densse"), "(did you mean dense?)"),
@@ -161,6 +168,67 @@ CASES = [
         "q.txt:1: grade 'high' is not an integer",
         (("run.txt", "1 Q0 d1 1 2.0 t\n"), ("q.txt", "1 0 d1 high\n")),
     ),
+    Case(
+        "compare one run only",
+        compare.main,
+        ("{tmp}/a.txt", *CMP),
+        "compare needs at least two runs, got 1 ({tmp}/a.txt)",
+        (QRELS, RUN_A),
+    ),
+    Case(
+        "compare runs of different queries, strictly",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/c.txt", "--strict", *CMP),
+        "the runs answer different judged queries (c lacks 1); drop --strict",
+        (QRELS, RUN_A, ("c.txt", "1 Q0 d2 1 2.0 c\n1 Q0 d1 2 1.0 c\n")),
+    ),
+    Case(
+        "compare a run of another dataset",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/eval_dl20_x_top100.txt", *CMP),
+        "system 'x' ({tmp}/eval_dl20_x_top100.txt): only 1 of its 3 queries are judged in {tmp}/q.txt",
+        (QRELS, RUN_A, ("eval_dl20_x_top100.txt", "1 Q0 d1 1 2.0 x\n8 Q0 d1 1 2.0 x\n9 Q0 d1 1 2.0 x\n")),
+    ),
+    Case(
+        "compare a run with a NaN score",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/n.txt", *CMP),
+        "n.txt:2: score 'nan' is not finite",
+        (QRELS, RUN_A, ("n.txt", "1 Q0 d1 1 2.0 n\n1 Q0 d2 2 nan n\n")),
+    ),
+    Case(
+        "compare two systems of one name",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/b.txt", "{tmp}/other/a.txt", *CMP),
+        "two runs are both named 'a' ({tmp}/a.txt and {tmp}/other/a.txt); rename one with --name",
+        (QRELS, RUN_A, RUN_B, ("other/a.txt", RUN_B[1])),
+    ),
+    Case("compare without qrels", compare.main, ("{tmp}/a.txt", "{tmp}/b.txt"), "give --dataset NAME", (RUN_A, RUN_B)),
+    Case(
+        "compare against an unknown baseline",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/b.txt", "--baseline", "bb", *CMP),
+        "--baseline 'bb': no such system (did you mean b?)",
+        (QRELS, RUN_A, RUN_B),
+    ),
+    Case(
+        "compare with a misspelt measure",
+        compare.main,
+        ("{tmp}/a.txt", "{tmp}/b.txt", "--measures", "ndcg10", *CMP),
+        "--measures 'ndcg10': expected NAME@K",
+        (QRELS, RUN_A, RUN_B),
+    ),
+    Case(
+        "compare a glob that matches nothing", compare.main, ("{tmp}/eval_*", *CMP), "eval_*: no file matches", (QRELS,)
+    ),
+    Case(
+        "shuffle the input sideways",
+        evaluate.main,
+        ("--datasets", "dl19", "--shuffle-input", "sideways", *EVAL),
+        "--shuffle-input 'sideways': expected 'reverse' or a non-negative integer seed",
+    ),
+    Case("fuse one run", fuse.main, ("{tmp}/a.txt", "-o", "{tmp}/f.txt"), "fuse needs at least two runs", (RUN_A,)),
+    Case("unknown perank command", perank.main, ("comapre",), "unknown command 'comapre' (did you mean compare?)"),
     Case(
         "retrieval for an unknown dataset",
         run_evaluation.main,

@@ -74,3 +74,39 @@ def test_runs_table_row_prefers_llm_calls_then_windows(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(InputError, match="not a metrics JSON"):
         row("x", path)
+
+
+def test_perank_fuse_writes_a_scored_run_with_summed_cost_that_compare_takes(tmp_path: Path, capsys) -> None:
+    from perank.cli.main import main as perank
+    from perank.io import read_trec_run
+
+    bm25 = read_trec_run(ROOT / "data" / "msmarco-passage" / "trec_results_dl19.txt")
+    runs = []
+    for name, latency, flip in (("a", 1.0, False), ("b", 2.5, True)):
+        path = tmp_path / f"eval_dl19_{name}_top100.txt"
+        lines = []
+        for qid, scores in bm25.items():
+            order = sorted(scores, key=lambda d: -scores[d])
+            order = order[:10][::-1] + order[10:] if flip else order
+            lines += [f"{qid} Q0 {d} {i + 1} {100 - i} {name}\n" for i, d in enumerate(order)]
+        path.write_text("".join(lines))
+        per_query = {q: {"latency_s": latency, "tokens_processed": 10} for q in bm25}
+        meta = {"dataset": "dl19", "topk": 100, "accounting": {"per_query": per_query}}
+        path.with_name(path.name + ".metrics.json").write_text(json.dumps(meta))
+        runs.append(str(path))
+    assert perank(["fuse", *runs, "--output-dir", str(tmp_path)]) == 0
+    fused = tmp_path / "eval_dl19_rrf-a-b_top100.txt"
+    recorded = json.loads(fused.with_name(fused.name + ".metrics.json").read_text())
+    assert recorded["reranker"]["reranker"] == "fusion" and recorded["reranker"]["inputs"] == runs
+    assert (
+        recorded["dataset"] == "dl19" and recorded["num_queries"] == 43 and 0 < recorded["metrics"]["ndcg_cut_10"] < 1
+    )
+    assert recorded["accounting"]["medians"]["latency_s"] == pytest.approx(3.5)  # a fused query costs both runs
+    assert recorded["accounting"]["totals"]["tokens_processed"] == 43 * 20
+    assert fused.read_text().split()[5] == "rrf-a-b"  # the tag is the run's name
+    capsys.readouterr()
+    assert perank(["compare", *runs, str(fused), "--dataset", "dl19", "-o", str(tmp_path / "cmp")]) == 0
+    out = json.loads((tmp_path / "cmp.json").read_text())
+    assert [s["name"] for s in out["systems"]] == ["a", "b", "rrf-a-b"]
+    assert out["systems"][2]["cost"]["median_s"] == pytest.approx(3.5)
+    assert out["systems"][2]["means"]["ndcg@10"] == pytest.approx(recorded["metrics"]["ndcg_cut_10"])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from perank.types import Result
@@ -31,9 +32,17 @@ def summarize_stats(results: Iterable[Result]) -> dict[str, Any]:
     per_query: dict[str, dict[str, float]] = {}
     for result in results:
         stats = {k: v for k, v in result.stats.items() if _is_number(v)}
-        for key in CORE_STATS:
-            stats.setdefault(key, 0)
         per_query[result.query.qid] = {k: (int(v) if isinstance(v, bool) else v) for k, v in stats.items()}
+    return summarize_per_query(per_query)
+
+
+def summarize_per_query(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """The accounting of a run from its per-query stats (``{qid: {key: number}}``): totals, means, medians.
+
+    Shared by reranked runs and fused ones (whose per-query cost is the sum of their inputs'), so both have
+    the one layout that ``perank compare`` reads.
+    """
+    per_query = {qid: {**dict.fromkeys(CORE_STATS, 0), **stats} for qid, stats in per_query.items()}
     keys = list(CORE_STATS) + sorted({k for s in per_query.values() for k in s} - set(CORE_STATS))
     totals, means, medians = {}, {}, {}
     for key in keys:
@@ -42,3 +51,21 @@ def summarize_stats(results: Iterable[Result]) -> dict[str, Any]:
         means[key] = statistics.fmean(values) if values else 0.0
         medians[key] = statistics.median(values) if values else 0.0
     return {"num_queries": len(per_query), "totals": totals, "means": means, "medians": medians, "per_query": per_query}
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """This process's peak memory so far, in MiB: ``rss`` (resident, the OS's high-water mark) and, when a CUDA
+    device was used, ``cuda`` (``torch.cuda.max_memory_allocated``). Recorded beside a run so that cost compares
+    with quality; it covers the whole process (model loading included), rank 0's under torchrun."""
+    out: dict[str, float] = {}
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        resource = None
+    if resource is not None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["rss"] = peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+    torch = sys.modules.get("torch")  # never imported just to ask
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.max_memory_allocated() / 2**20
+    return out

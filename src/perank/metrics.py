@@ -53,21 +53,32 @@ def evaluate_run(
     from the run then counts as zero. Raises :class:`InputError` when the run and the qrels share no query,
     which almost always means the wrong qrels file.
     """
-    import pytrec_eval
-
     measures, cutoffs = tuple(measures), tuple(cutoffs)
     spec = {f"{m}.{','.join(str(k) for k in cutoffs)}" for m in measures}
+    per_query = per_query_scores(run, qrels, spec)
+    if not per_query:
+        raise InputError(
+            f"the run ({len(run)} queries) and the qrels ({len(qrels)} queries) share no query id; wrong qrels?"
+        )
+    denominator = len(qrels) if complete else len(per_query)
+    names = measure_names(measures, cutoffs)
+    return {name: sum(scores[name] for scores in per_query.values()) / denominator for name in names}
+
+
+def per_query_scores(
+    run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]], spec: Iterable[str]
+) -> dict[str, dict[str, float]]:
+    """pytrec_eval's value of each measure for each judged query the run answers (``{qid: {"ndcg_cut_10": ...}}``).
+
+    ``spec`` holds pytrec_eval measure specs (``"ndcg_cut.10"``, ``"recip_rank"``). The one place the toolkit
+    calls pytrec_eval, so the averages here and the per-query comparisons of :mod:`perank.compare` agree.
+    """
+    import pytrec_eval
+
     # pytrec_eval wants plain dicts of str -> float/int
     run_d = {str(q): {str(d): float(s) for d, s in docs.items()} for q, docs in run.items()}
     qrels_d = {str(q): {str(d): int(g) for d, g in docs.items()} for q, docs in qrels.items()}
-    per_query = pytrec_eval.RelevanceEvaluator(qrels_d, spec).evaluate(run_d)
-    if not per_query:
-        raise InputError(
-            f"the run ({len(run_d)} queries) and the qrels ({len(qrels_d)} queries) share no query id; wrong qrels?"
-        )
-    denominator = len(qrels_d) if complete else len(per_query)
-    names = measure_names(measures, cutoffs)
-    return {name: sum(scores[name] for scores in per_query.values()) / denominator for name in names}
+    return pytrec_eval.RelevanceEvaluator(qrels_d, set(spec)).evaluate(run_d)
 
 
 def count_scored_queries(run: Mapping[str, Mapping[str, float]], qrels: Mapping[str, Mapping[str, int]]) -> int:
@@ -86,6 +97,17 @@ def metrics_path(run_path: PathLike) -> Path:
     """Where the metrics JSON of a run goes: beside it, the run's full name plus ``.metrics.json``."""
     run_path = Path(run_path)
     return run_path.with_name(run_path.name + ".metrics.json")
+
+
+def read_metrics_json(run_path: PathLike) -> dict[str, Any]:
+    """The metrics JSON beside a run (``{}`` when there is none or it is not a JSON object): what a run records
+    about itself (dataset, settings, accounting) for the commands that read runs back (``perank compare``,
+    ``perank fuse``)."""
+    try:
+        data = json.loads(metrics_path(run_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def update_metrics_json(path: PathLike, fields: Mapping[str, Any]) -> dict[str, Any]:

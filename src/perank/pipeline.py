@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perank.accounting import summarize_stats
+from perank.accounting import peak_memory_mb, summarize_stats
 from perank.datasets import find_qrels, get_dataset
 from perank.distributed import (
     SINGLE,
@@ -59,6 +59,7 @@ from perank.runs import (
     settings_differences,
     unresumable_progress,
 )
+from perank.shuffle import shuffle_marker, shuffled
 from perank.types import InputError, Request, Result
 
 logger = logging.getLogger(__name__)
@@ -187,10 +188,9 @@ def check_same_settings(run_path: Path, header: dict[str, Any], volatile: frozen
             f"{run_path} exists but {recorded_file} records no settings to check it against; pass --overwrite "
             "to rerank, or --run-name NAME for a new run"
         )
-    then = {k: recorded.get(k) for k in ("dataset", "candidates", "topk")} | run_settings(
-        recorded["reranker"], volatile
-    )
-    now = {k: header.get(k) for k in ("dataset", "candidates", "topk")} | run_settings(header["reranker"], volatile)
+    keys = ("dataset", "candidates", "topk", "shuffle_input")  # shuffle_input: absent (None) when unshuffled
+    then = {k: recorded.get(k) for k in keys} | run_settings(recorded["reranker"], volatile)
+    now = {k: header.get(k) for k in keys} | run_settings(header["reranker"], volatile)
     differences = settings_differences(then, now)
     if differences:
         raise InputError(
@@ -278,6 +278,7 @@ def run_pipeline(
     show_progress: bool = True,
     reranker_kwargs: dict[str, Any] | None = None,
     world: World = SINGLE,
+    shuffle_input: str | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Rerank one dataset's candidates and score the run; returns the run path and its metrics.
 
@@ -285,17 +286,24 @@ def run_pipeline(
     metrics plus the reranker's accounting to ``<run>.metrics.json``. Metrics are empty when the dataset
     ships no qrels and none are given (the run is still written). An existing finished run is rescored,
     not recomputed, unless ``overwrite``.
+
+    ``shuffle_input`` (``"reverse"`` or a seed, see :mod:`perank.shuffle`) permutes each query's candidates
+    before the reranker sees them; the run's name and recorded settings carry it, so it is a run of its own.
     """
     name = dataset_label(dataset, retrieval_results)  # unknown names fail here, listing the known ones
     qrels_path = find_qrels(None if dataset is None else name, qrels)  # None: the run is written, not scored
     if isinstance(reranker, str):
         reranker = build_reranker(reranker, **(reranker_kwargs or {}))
     label = safe_name(run_name) if run_name else run_label(reranker)
+    if shuffle_input is not None:
+        label += shuffle_marker(shuffle_input)
     out_dir = Path(output_dir) if output_dir is not None else default_output_dir()
     run_path = out_dir / run_file_name(name, label, topk)
     info = comparable(reranker.describe())
     candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
     header = {"dataset": name, "retriever": retriever, "candidates": candidates, "topk": topk, "reranker": info}
+    if shuffle_input is not None:  # only then: unshuffled runs keep the header (and progress files) they had
+        header["shuffle_input"] = shuffle_input
     volatile = reranker.volatile_settings
     if world.sharded:
         identity = {k: v for k, v in header.items() if k != "reranker"} | run_settings(info, volatile)
@@ -312,6 +320,8 @@ def run_pipeline(
                 name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
             ),
         )
+        if shuffle_input is not None:
+            requests = shuffled(requests, shuffle_input)
         rerank_kwargs = {"batch_size": batch_size, "header": header, "show_progress": show_progress}
         if world.sharded:
             shards = rerank_sharded(reranker, requests, run_path, world, desc=f"{name} {label}", **rerank_kwargs)
@@ -354,7 +364,7 @@ def _save_and_score(
     accounting = None
     if results is not None:
         write_trec_run(run_path, results, tag=label)
-        accounting = summarize_stats(results)
+        accounting = summarize_stats(results) | {"peak_memory_mb": peak_memory_mb()}
     metrics: dict[str, float] = {}
     fields: dict[str, Any] = {**header, "run": str(run_path)}
     if qrels_path is not None:

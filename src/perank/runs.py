@@ -110,6 +110,34 @@ def run_file_name(dataset: str, label: str, topk: int) -> str:
     return f"eval_{dataset}_{safe_name(label)}_top{topk}.txt"
 
 
+_RUN_FILE = re.compile(r"eval_(?P<rest>.+)_top\d+\.txt")
+#: suffixes dropped from the name of a run file that :func:`run_file_name` did not name
+_RUN_SUFFIXES = (".txt", ".trec", ".run", ".tsv")
+
+
+def label_of_run_file(path: PathLike, dataset: str | None = None) -> str:
+    """A run's ``{label}`` read back from its file name, the inverse of :func:`run_file_name`:
+    ``eval_dl19_dense-all-MiniLM-L6-v2_top100.txt`` -> ``dense-all-MiniLM-L6-v2``.
+
+    ``dataset`` (recorded in the metrics JSON) is stripped exactly when given, since one's own candidates may
+    name a dataset with underscores; otherwise the dataset is taken to end at the first ``_``. A file named
+    otherwise (a TREC run from elsewhere) gives its name without a run suffix (``bm25.trec`` -> ``bm25``).
+    """
+    name = Path(path).name
+    match = _RUN_FILE.fullmatch(name)
+    if match is None:
+        for suffix in _RUN_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return name[: -len(suffix)]
+        return name
+    rest = match.group("rest")
+    prefix = f"{safe_name(dataset)}_" if dataset else None
+    if prefix and rest.startswith(prefix) and len(rest) > len(prefix):
+        return rest[len(prefix) :]
+    _, sep, tail = rest.partition("_")
+    return tail if sep and tail else rest
+
+
 def partial_path(run_path: PathLike) -> Path:
     """The progress file of a run: its full name plus ``.partial.jsonl``, beside it."""
     run_path = Path(run_path)

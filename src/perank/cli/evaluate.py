@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--run-name", default=None, help="replaces the model name in eval_{dataset}_{name}_top{k}.txt")
     out.add_argument("--overwrite", action="store_true", help="rerank again even if the run exists")
     out.add_argument("--complete", action="store_true", help="average over all judged queries (trec_eval -c)")
+    out.add_argument(
+        "--shuffle-input",
+        default=None,
+        metavar="reverse|SEED",
+        help="permute each query's candidates before reranking (order sensitivity; the run name records it)",
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_debug_flag(out)
 
@@ -149,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     from perank.datasets import get_dataset
     from perank.distributed import detect_world, start, stop
     from perank.ranking.registry import build_reranker
+    from perank.shuffle import parse_shuffle
 
     datasets: list[str | None]
     if args.datasets is None:
@@ -159,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError("--retrieval-results and --qrels apply to one dataset; run one dataset at a time")
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    args.shuffle_input = parse_shuffle(args.shuffle_input)
     check_output_dir(args.output_dir)
     world = detect_world()  # one process unless launched by torchrun
     args.device = start(world, args.device)  # --device cuda without CUDA fails here, for every family
@@ -191,6 +199,7 @@ def _run_one(args: argparse.Namespace, dataset: str | None, reranker: BaseRerank
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
         world=world,
+        shuffle_input=args.shuffle_input,
     )
 
 
