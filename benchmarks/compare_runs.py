@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--output-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
+    load = os.getloadavg()[0]  # the machine may be shared: the record says how busy it was
     with tempfile.TemporaryDirectory() as tmp:
         paths = synthetic_runs(Path(tmp), args.runs)
         times = {
@@ -83,13 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         "queries": 43,
         "repeats": args.repeats,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "load_average_1min": load,
         "median_wall_s": {name: statistics.median(t) for name, t in times.items()},
         "wall_s": times,
     }
     lines = [
         f"# `perank compare` on {args.runs} DL19 runs (43 queries, 5 measures)",
         "",
-        f"{result['machine']}; median of {args.repeats} runs of `python -m perank.compare`, process start included.",
+        f"{result['machine']}, load average {load:.1f} at the start; median of {args.repeats} runs of "
+        "`python -m perank.compare`, process start and imports included.",
         "",
         "| setting | median wall s |",
         "| --- | --- |",
