@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", type=float, nargs="+", help="one per run (default: all 1)")
     parser.add_argument("--rrf-k", type=int, default=60, help="RRF's k (60, as Cormack et al.)")
     parser.add_argument("--tune-qrels", type=Path, help="grid-search the first run's weight (0..1) on these qrels")
-    parser.add_argument("--name", default=None, help="the fused run's label (default: METHOD-LABEL1-LABEL2...)")
+    parser.add_argument(
+        "--name", "--tag", default=None, help="the fused run's label and TREC tag (default: METHOD-LABEL1-LABEL2...)"
+    )
     parser.add_argument("--dataset", default=None, help="dataset of the runs (default: the one their JSONs record)")
     parser.add_argument("--qrels", default=None, help="qrels to score with (default: the dataset's shipped ones)")
     parser.add_argument("--output-dir", default=None, help="where the run goes (default: results/reranking_results)")
