@@ -256,13 +256,15 @@ def test_order_sensitivity_of_identity_with_reversed_input(tmp_path: Path) -> No
     write_run(tmp_path / "eval_dl19_identity_top100.txt", bm25)
     write_run(tmp_path / "eval_dl19_identity+shuffle-reverse_top100.txt", reversed_run(bm25))
     write_run(tmp_path / "eval_dl19_other_top100.txt", top10_reversed(bm25))
-    out = compare(tmp_path, str(tmp_path / "eval_dl19_*"), "--dataset", "dl19", "--order-pair", "identity:other")
+    pattern = str(tmp_path / "eval_dl19_*")
+    out = compare(tmp_path, pattern, "--dataset", "dl19", "--name", "identity=BM25", "--order-pair", "BM25:other")
     rows = {o["shuffled"]: o for o in out["order_sensitivity"]}
-    reverse = rows["identity+shuffle-reverse"]
-    assert reverse["system"] == "identity" and reverse["shuffle"] == "reverse" and reverse["queries"] == 43
+    reverse = rows["identity+shuffle-reverse"]  # paired by the run labels: renaming the unshuffled run keeps the pair
+    assert reverse["system"] == "BM25" and reverse["shuffle"] == "reverse" and reverse["queries"] == 43
     assert reverse["kendall_tau"] == pytest.approx(-1.0)
     means = {s["name"]: s["means"]["ndcg@10"] for s in out["systems"]}
-    assert reverse["delta"] == pytest.approx(means["identity+shuffle-reverse"] - means["identity"])
+    assert reverse["delta"] == pytest.approx(means["identity+shuffle-reverse"] - means["BM25"])
+    assert reverse["delta"] == pytest.approx(0.1016 - 0.5058, abs=1e-4)  # reversed BM25: 0.1016
     assert -1 < rows["other"]["kendall_tau"] < 1 and rows["other"]["shuffle"] is None
 
 

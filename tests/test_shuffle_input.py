@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from perank.cli.evaluate import main
-from perank.io import read_retrieval_results, read_trec_run, write_retrieval_results
+from perank.io import read_qrels, read_retrieval_results, read_trec_run, write_retrieval_results
+from perank.metrics import evaluate_run
 from perank.shuffle import parse_shuffle, permutation, shuffled, unshuffled_name
 from perank.types import InputError
 
@@ -48,6 +49,15 @@ def test_identity_with_reversed_input_ranks_in_reverse_first_stage_order(tmp_pat
         assert order(flipped, qid) == docids[::-1]
     recorded = json.loads((tmp_path / "eval_dl19_identity+shuffle-reverse_top8.txt.metrics.json").read_text())
     assert recorded["shuffle_input"] == "reverse"
+    # the scores say so too: trec_eval (and pytrec_eval) hold scores as 32-bit floats and break ties by docid, so
+    # first-stage scores nudged down one double step would all tie and be scored in docid order
+    reversed_run = {q: {d: float(i) for i, d in enumerate(docids)} for q, docids in bm25.items()}
+    expected = evaluate_run(reversed_run, read_qrels(DATA / "qrels.dl19-passage.txt"))
+    assert recorded["metrics"]["ndcg_cut_5"] == pytest.approx(expected["ndcg_cut_5"], abs=1e-12)
+    docid_order = {q: {d: float(i) for i, d in enumerate(sorted(docids))} for q, docids in bm25.items()}
+    assert evaluate_run(docid_order, read_qrels(DATA / "qrels.dl19-passage.txt"))["ndcg_cut_5"] != pytest.approx(
+        expected["ndcg_cut_5"]
+    )
     assert "shuffle_input" not in json.loads((tmp_path / "eval_dl19_identity_top8.txt.metrics.json").read_text())
 
 

@@ -18,6 +18,7 @@ from perank.compare.measures import Measure, per_query_values
 from perank.compare.order import OrderSensitivity, order_pairs, order_sensitivity
 from perank.compare.stats import TESTS, Paired, holm, paired_test
 from perank.compare.systems import System
+from perank.shuffle import unshuffled_name
 from perank.types import InputError
 
 
@@ -155,7 +156,9 @@ def build_comparison(
         for s in sorted(systems, key=lambda s: s.name != base)  # the baseline first, the others as given
     ]
     runs = {s.name: s.run for s in systems}
-    order = order_sensitivity(order_pairs([s.name for s in systems], pairs), runs, values[measures[0].key], qids)
+    labels = {s.name: s.label or s.name for s in systems}
+    shuffles = {name: how for name, label in labels.items() if (how := unshuffled_name(label)[1]) is not None}
+    order = order_sensitivity(order_pairs(labels, pairs), runs, values[measures[0].key], qids, shuffles)
     return Comparison(
         measures=measures,
         baseline=base,

@@ -35,10 +35,11 @@ class OrderSensitivity:
         return asdict(self)
 
 
-def order_pairs(names: Sequence[str], explicit: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """(system, shuffled) pairs: those given as ``A:B``, then every system whose name is another's plus a shuffle
-    marker."""
-    known = set(names)
+def order_pairs(labels: Mapping[str, str], explicit: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(system, shuffled) pairs of names: those given as ``A:B``, then every system whose run label is another's
+    plus a shuffle marker. ``labels`` maps each system's name to its run's label, so that a renamed system
+    (``--name identity=BM25``) still pairs with its shuffled twin."""
+    known = set(labels)
     pairs: list[tuple[str, str]] = []
     for item in explicit:
         first, sep, second = item.partition(":")
@@ -48,10 +49,11 @@ def order_pairs(names: Sequence[str], explicit: Sequence[str] = ()) -> list[tupl
             if name not in known:
                 raise InputError(f"--order-pair {item!r}: no system is named {name!r}")
         pairs.append((first, second))
-    for name in names:
-        base, how = unshuffled_name(name)
-        if how is not None and base in known and (base, name) not in pairs:
-            pairs.append((base, name))
+    by_label = {label: name for name, label in labels.items()}
+    for name, label in labels.items():
+        base, how = unshuffled_name(label)
+        if how is not None and base in by_label and (by_label[base], name) not in pairs:
+            pairs.append((by_label[base], name))
     return pairs
 
 
@@ -60,9 +62,12 @@ def order_sensitivity(
     runs: Mapping[str, Mapping[str, Mapping[str, float]]],
     headline: Mapping[str, Mapping[str, float]],
     qids: Sequence[str],
+    shuffles: Mapping[str, str] | None = None,
 ) -> list[OrderSensitivity]:
     """One row per pair: ``runs`` are the systems' runs, ``headline`` their per-query headline values, ``qids``
-    the compared queries (τ is taken over every query both runs rank, judged or not)."""
+    the compared queries (τ is taken over every query both runs rank, judged or not), ``shuffles`` the input order
+    of each shuffled system (``reverse`` or a seed; a pair given by hand has none)."""
+    shuffles = shuffles or {}
     rows = []
     for system, shuffled in pairs:
         delta = float(np.mean([headline[shuffled][q] - headline[system][q] for q in qids]))
@@ -71,7 +76,7 @@ def order_sensitivity(
             for q in sorted(set(runs[system]) & set(runs[shuffled]))
             if (tau := kendall_tau(runs[system][q], runs[shuffled][q])) is not None
         ]
-        how = unshuffled_name(shuffled)[1]
+        how = shuffles.get(shuffled)
         mean_tau = float(np.mean(taus)) if taus else None
         rows.append(OrderSensitivity(system, shuffled, how, delta, mean_tau, len(taus)))
     return rows

@@ -27,13 +27,15 @@ _SKIPPED = (".partial.jsonl", ".tmp")
 
 @dataclass
 class System:
-    """One compared system: its ``name``, run file and run (``{qid: {docid: score}}``), and ``recorded``, the
-    metrics JSON beside the run (``{}`` for a TREC file from elsewhere)."""
+    """One compared system: its ``name`` (``label``, the run's own, unless renamed), run file and run
+    (``{qid: {docid: score}}``), and ``recorded``, the metrics JSON beside the run (``{}`` for a TREC file from
+    elsewhere)."""
 
     name: str
     path: Path
     run: dict[str, dict[str, float]]
     recorded: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
 
     @property
     def accounting(self) -> Mapping[str, Any] | None:
@@ -87,12 +89,12 @@ def load_systems(paths: Sequence[Path], renames: Sequence[str] = ()) -> list[Sys
     for path in paths:
         recorded = read_metrics_json(path)
         dataset = recorded.get("dataset") if isinstance(recorded.get("dataset"), str) else None
-        name = label_of_run_file(path, dataset)
+        name = label = label_of_run_file(path, dataset)
         for key in list(wanted):
             if key == name or Path(key).resolve() == path.resolve():
                 name = wanted.pop(key)
                 break
-        systems.append(System(name=name, path=path, run=read_trec_run(path), recorded=recorded))
+        systems.append(System(name=name, path=path, run=read_trec_run(path), recorded=recorded, label=label))
     if wanted:
         old = next(iter(wanted))
         raise InputError(
