@@ -41,10 +41,6 @@ def _bench(module: str) -> ModuleType:
         sys.path.remove(str(BENCHMARKS))
 
 
-def _registered(name: str) -> bool:
-    return name in available_rerankers()
-
-
 def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
     cmd = [
         sys.executable,
@@ -81,8 +77,6 @@ def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
 @pytest.mark.slow
 def test_synthetic_tiny_subprocess(tmp_path):
     """The real mode: each configuration in a fresh subprocess (one configuration here, to stay fast)."""
-    if not _registered("pe-rank"):
-        pytest.skip("the pe-rank reranker is not available")
     (entry,) = _run(tmp_path, ["pe-rank-batched"])
     assert set(entry) >= ENTRY_FIELDS
     assert entry["config"]["batch_size"] == 2 and entry["config"]["n_queries"] == 2
@@ -92,12 +86,8 @@ def test_synthetic_tiny_subprocess(tmp_path):
 @pytest.mark.slow
 def test_synthetic_tiny_benchmark(tmp_path):
     """Every configuration on 2 queries, in one process (the synthetic model is built once)."""
-    pytest.importorskip("transformers")
-    if not _registered("pe-rank"):
-        pytest.skip("the pe-rank reranker is not available")
-    names = ["pe-rank", "pe-rank-whole-prompts", "pe-rank-single-pass", "pe-rank-batched", "listwise-text-embedding"]
-    if _registered("listwise-text"):
-        names.append("listwise-text")
+    names = ["pe-rank", "pe-rank-whole-prompts", "pe-rank-single-pass", "pe-rank-batched"]
+    names += ["listwise-text-embedding", "listwise-text"]
     entries = _run(tmp_path, names, "--in-process")
     assert [e["name"] for e in entries] == names
     for e in entries:

@@ -301,3 +301,103 @@ def test_assemble_cli(tiny_dirs, tmp_path):
     a, b = load_pe_rank(out), load_pe_rank(again)
     assert_state_equal(a.projector, b.projector.state_dict())  # seeded
     assert len(ranks(a)) == 5
+
+
+# ---------------------------------------------------------------------------------------------- assemble = training
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "pe-rank-smollm2-minilm" / "perank_config.json"
+
+#: a value for every model setting, none of them its default (so a setting that is dropped shows)
+CHOSEN = {
+    "encoder_pooling": "cls",
+    "encoder_max_length": 48,
+    "projector_type": "linear",
+    "query_embedding": True,
+    "query_embedding_position": "answer",
+    "query_text": False,
+    "relevance_feature": "cosine",
+}
+
+
+def assemble_flags(settings: dict) -> list[str]:
+    """``--name value`` per setting as a user types them: a switch only away from its default
+    (``--query-embedding``, ``--no-query-text``)."""
+    from dataclasses import fields
+
+    from perank.families.pe_rank.settings import PERankSettings
+
+    defaults = {f.name: f.default for f in fields(PERankSettings)}
+    flags: list[str] = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool) and value != defaults[name]:
+            flags += [flag] if value else ["--no-" + flag[2:]]
+        elif not isinstance(value, bool) and value is not None:
+            flags += [flag, str(value)]
+    return flags
+
+
+def test_assemble_honours_every_model_setting(tiny_dirs, tmp_path):
+    """Each setting the training runner builds from reaches assemble's saved model, relevance_feature included
+    (assemble used to drop it)."""
+    from dataclasses import fields
+
+    from perank.cli.assemble import main
+    from perank.families.pe_rank.settings import PERankSettings
+
+    settings = fields(PERankSettings)
+    assert set(CHOSEN) == {f.name for f in settings} and all(CHOSEN[f.name] != f.default for f in settings)
+    out = tmp_path / "assembled"
+    argv = ["--llm", str(tiny_dirs.llm), "--encoder", str(tiny_dirs.encoder), "--output", str(out)]
+    assert main([*argv, *assemble_flags(CHOSEN)]) == 0
+    config = json.loads((out / "perank_config.json").read_text())
+    assert {name: config[name] for name in CHOSEN} == CHOSEN
+    model = load_pe_rank(out)
+    assert model.config.relevance_feature == "cosine" and model.relevance is not None
+    assert model.encoder.pooling == "cls" and model.encoder.max_length == 48
+
+
+def test_assemble_builds_the_shipped_models_shape(tiny_dirs, tmp_path):
+    """The shipped checkpoint's settings (query embedding at the answer, relevance feature cosine) as assemble
+    options, around the tiny LLM and encoder: the saved config has the shipped one's settings."""
+    from perank.cli.assemble import main
+
+    shipped = json.loads(SHIPPED.read_text())
+    assert shipped["relevance_feature"] == "cosine"
+    settings = {name: shipped[name] for name in CHOSEN}
+    out = tmp_path / "shipped-shape"
+    argv = ["--llm", str(tiny_dirs.llm), "--encoder", str(tiny_dirs.encoder), "--output", str(out)]
+    assert main([*argv, *assemble_flags(settings)]) == 0
+    assert {name: json.loads((out / "perank_config.json").read_text())[name] for name in CHOSEN} == settings
+
+
+def test_assemble_and_the_training_runner_build_the_same_model(tiny_dirs, tmp_path):
+    """Same settings and seed, the same untrained model: config, projector and relevance direction."""
+    from perank.cli.assemble import main
+    from perank.families.pe_rank.training.runner import PERankRunner
+
+    out = tmp_path / "assembled"
+    argv = ["--llm", str(tiny_dirs.llm), "--encoder", str(tiny_dirs.encoder), "--output", str(out), "--seed", "5"]
+    assert main([*argv, *assemble_flags(CHOSEN)]) == 0
+    assembled = load_pe_rank(out)
+    train = ["--model_name_or_path", str(tiny_dirs.llm), "--encoder_name", str(tiny_dirs.encoder), "--seed", "5"]
+    train += ["--model_type", "rank_lm", "--tune_mlp_adapter", "--data_path", "x", "--output_dir", str(tmp_path / "t")]
+    runner = PERankRunner()
+    trained = runner.build_model(runner.parse([*train, *assemble_flags(CHOSEN)])).perank
+    drop = {"extra", "llm_name", "encoder_name"}  # names: the saved config keeps the given paths either way
+    assert {k: v for k, v in trained.config.to_dict().items() if k not in drop} == {
+        k: v for k, v in assembled.config.to_dict().items() if k not in drop
+    }
+    assert_state_equal(trained.projector, assembled.projector.state_dict())
+    torch.testing.assert_close(trained.relevance.detach(), assembled.relevance.detach())
+
+
+def test_a_resumed_checkpoint_restores_every_model_setting():
+    """Resuming adopts the checkpoint's settings so its weights fit: every model setting must be among them."""
+    from dataclasses import fields
+
+    from perank.families.pe_rank.settings import PERankSettings
+    from perank.families.pe_rank.training.runner import RESTORED_SETTINGS
+
+    missing = {f.name for f in fields(PERankSettings)} - {arg for arg, _ in RESTORED_SETTINGS}
+    assert not missing, f"add to RESTORED_SETTINGS: {sorted(missing)}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from perank.cli.evaluate import DEFAULT_RERANKER, FALLBACK_RERANKER, accepted_kwargs, default_reranker, main
+from perank.cli.evaluate import accepted_kwargs, main
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.metrics import metrics_path
 from perank.pipeline import run_pipeline
@@ -154,9 +154,22 @@ def test_evaluate_cli_identity(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "ndcg_cut_10\t0.5058" in capsys.readouterr().out.splitlines()
 
 
-def test_default_reranker_prefers_pe_rank() -> None:
-    expected = DEFAULT_RERANKER if DEFAULT_RERANKER in available_rerankers() else FALLBACK_RERANKER
-    assert default_reranker() == expected
+def test_evaluate_without_reranker_runs_pe_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``--reranker``: the command builds PE-Rank (the paper's model), with the options given."""
+    from perank.ranking import registry
+
+    built: list[tuple[str, dict[str, Any]]] = []
+
+    def record(name: str, **kwargs: Any) -> BaseReranker:
+        built.append((name, kwargs))
+        raise SimulatedCrashError("stop before any model loads")
+
+    monkeypatch.setattr(registry, "build_reranker", record)
+    argv = ["--retrieval-results", str(DL19_JSON), "--output-dir", str(tmp_path), "--window-size", "8"]
+    with pytest.raises(SimulatedCrashError):
+        main(argv)
+    assert built == [("pe-rank", {"window_size": 8})]
+    assert "pe-rank" in available_rerankers()
 
 
 def test_shared_options_are_dropped_for_families_without_them(capsys) -> None:

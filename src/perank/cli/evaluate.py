@@ -2,8 +2,10 @@
 
 One run per dataset, written under ``results/reranking_results/`` with its metrics and accounting beside
 it (see :mod:`perank.pipeline`). Reranker options are passed through generically: every option given on
-the command line becomes a constructor keyword, and keywords a reranker does not declare are dropped
-(unless it takes ``**kwargs``), so one command line works for every family.
+the command line becomes a constructor keyword. The shared options (:data:`PASS_THROUGH`: ``--model-path``,
+``--window-size``, ...) are dropped, with a note, for a family that does not take them, so one command line
+works for every family; any other option the family does not take (``-o batch_sise=4``), or a value of the
+wrong type, is an error naming it (:func:`accepted_kwargs`).
 """
 
 from __future__ import annotations
@@ -22,22 +24,11 @@ if TYPE_CHECKING:
     from perank.distributed import World
     from perank.ranking.base import BaseReranker
 
-#: the reranker the paper is about; used whenever it is registered
+#: the reranker the paper is about, run when ``--reranker`` is not given (always registered: ``perank.families``
+#: imports it with every other family, so there is nothing to fall back from)
 DEFAULT_RERANKER = "pe-rank"
-#: what runs when PE-Rank is not available in this checkout
-FALLBACK_RERANKER = "dense"
 
 logger = logging.getLogger(__name__)
-
-
-def default_reranker() -> str:
-    """:data:`DEFAULT_RERANKER` when registered, else :data:`FALLBACK_RERANKER` (with a printed note)."""
-    from perank.ranking.registry import available_rerankers
-
-    if DEFAULT_RERANKER in available_rerankers():
-        return DEFAULT_RERANKER
-    print(f"note: reranker {DEFAULT_RERANKER!r} is not available; using {FALLBACK_RERANKER!r}", file=sys.stderr)
-    return FALLBACK_RERANKER
 
 
 def _parse_value(text: str) -> Any:
@@ -171,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     world = detect_world()  # one process unless launched by torchrun
     args.device = start(world, args.device)  # --device cuda without CUDA fails here, for every family
     try:
-        name = args.reranker or default_reranker()
+        name = args.reranker or DEFAULT_RERANKER
         reranker = build_reranker(name, **accepted_kwargs(name, reranker_kwargs(args)))
         for dataset in datasets:
             _run_one(args, dataset, reranker, world)

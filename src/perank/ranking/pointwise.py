@@ -10,8 +10,8 @@ A family implements ONE of two hooks:
 - :meth:`PointwiseReranker.score_batch` (the usual one): scores for a list of ``(query, passage)`` pairs,
   called on length-sorted batches of ``batch_size`` pairs;
 - :meth:`PointwiseReranker.score_pairs`: all pairs of a call at once, as :class:`Pairs` (each distinct
-  query once plus the query index of each passage), for models that encode a query once for all its
-  passages (bi-encoders, ColBERT).
+  query once plus the query index and first-stage score of each passage), for models that encode a query
+  once for all its passages (bi-encoders, ColBERT) or that use the first stage's scores.
 
 Every pointwise family also gets :meth:`PointwiseReranker.compute_score`, FlagEmbedding's convention, so a
 ``FlagReranker`` user can switch by changing one import.
@@ -31,11 +31,17 @@ from perank.types import InputError, Request, Result
 
 @dataclass
 class Pairs:
-    """Query-passage pairs in factored form: ``passages[j]`` belongs to ``queries[query_of[j]]``."""
+    """Query-passage pairs in factored form: ``passages[j]`` belongs to ``queries[query_of[j]]``.
+
+    ``first_stage_scores[j]`` is the score passage j brought from the first stage (its
+    :attr:`~perank.types.Candidate.score`), so that a family may use it (or combine it with its own); it is
+    None for pairs that come from no first stage (:meth:`from_tuples`, i.e. ``compute_score``).
+    """
 
     queries: list[str]
     passages: list[str]
     query_of: list[int]
+    first_stage_scores: list[float] | None = None
 
     @classmethod
     def from_requests(cls, requests: Sequence[Request]) -> Pairs:
@@ -43,11 +49,13 @@ class Pairs:
             queries=[r.query.text for r in requests],
             passages=[c.text for r in requests for c in r.candidates],
             query_of=[i for i, r in enumerate(requests) for _ in r.candidates],
+            first_stage_scores=[float(c.score) for r in requests for c in r.candidates],
         )
 
     @classmethod
     def from_tuples(cls, pairs: Sequence[tuple[str, str]]) -> Pairs:
-        """One query entry per pair (no sharing), for :meth:`PointwiseReranker.compute_score`."""
+        """One query entry per pair (no sharing), for :meth:`PointwiseReranker.compute_score`; no first stage,
+        so ``first_stage_scores`` is None."""
         return cls(queries=[q for q, _ in pairs], passages=[p for _, p in pairs], query_of=list(range(len(pairs))))
 
     def __len__(self) -> int:

@@ -9,38 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from perank.families.pe_rank.settings import PERankSettings
 from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 
 
 @dataclass
-class ModelArguments(BackboneArguments, LoraArguments):
-    """Which models to join and which parts train."""
+class ModelArguments(PERankSettings, BackboneArguments, LoraArguments):
+    """Which models to join and which parts train; the model's shape (``--projector_type``,
+    ``--relevance_feature``, ...) is :class:`PERankSettings`, shared with ``perank.cli.assemble``."""
 
     model_type: str = field(default="causal_lm", metadata={"help": "causal_lm (stage 1) or rank_lm (stage 2)"})
     model_name_or_path: str = field(default="smollm2", metadata={"help": "base causal LM (hub id, path or alias)"})
     encoder_name: str = field(default="all-minilm-l6-v2", metadata={"help": "frozen passage encoder"})
-    encoder_pooling: str | None = field(default=None, metadata={"help": "mean, cls or last_token (default: auto)"})
-    encoder_max_length: int = field(default=256, metadata={"help": "encoder truncation, training and inference"})
-    projector_type: str = field(default="mlp2x_gelu", metadata={"help": "linear or mlp{N}x_gelu"})
     freeze_backbone: bool = field(default=False, metadata={"help": "freeze the LLM (stage 1)"})
     tune_mlp_adapter: bool = field(default=False, metadata={"help": "train the projector"})
     pretrain_mlp_adapter: str | None = field(
         default=None, metadata={"help": "stage-1 projector: projector.bin, projector.safetensors or its folder"}
-    )
-    query_embedding: bool = field(
-        default=False, metadata={"help": "inject the query's own embedding as one more token (prompts.py)"}
-    )
-    query_embedding_position: str = field(
-        default="prompt", metadata={"help": "prompt (after the query text) or answer (first answer token)"}
-    )
-    query_text: bool = field(
-        default=True,
-        metadata={"help": "show the query's text in the prompt; False needs --query_embedding (prompts.py)"},
-    )
-    relevance_feature: str = field(
-        default="none",
-        metadata={"help": "none, or cosine: each passage vector carries its query cosine (PERankModel.with_relevance)"},
     )
     init_from: str | None = field(
         default=None,

@@ -178,20 +178,13 @@ class PERankRunner(TrainingRunner):
         return perank
 
     def _build_new(self, args: RunArguments) -> Any:
-        """A new model around the base LLM and encoder (with a stage-1 projector when one is given)."""
-        from perank.families.pe_rank.model import PERankModel
-
+        """A new model around the base LLM and encoder (with a stage-1 projector when one is given), shaped by
+        the :class:`~perank.families.pe_rank.settings.PERankSettings` that ``ModelArguments`` inherits (the same
+        settings ``perank.cli.assemble`` builds from)."""
         model_args, training_args = args.model, args.training
-        perank = PERankModel.build(
+        perank = model_args.build_model(
             model_args.model_name_or_path,
             model_args.encoder_name,
-            encoder_pooling=model_args.encoder_pooling,
-            encoder_max_length=model_args.encoder_max_length,
-            projector_type=model_args.projector_type,
-            query_embedding=model_args.query_embedding,
-            query_embedding_position=model_args.query_embedding_position,
-            query_text=model_args.query_text,
-            relevance_feature=model_args.relevance_feature,
             device="cpu",
             dtype=_training_dtype(training_args),
             attn_implementation=model_args.attn_implementation,
