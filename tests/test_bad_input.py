@@ -53,7 +53,7 @@ def test_run_with_docid_absent_from_candidates(tmp_path: Path) -> None:
     class Rogue(BaseReranker):
         name = "rogue"
 
-        def rerank(self, requests: list[Request]) -> list[Result]:
+        def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
             out = []
             for r in requests:
                 cands = [Candidate(c.docid, c.text, -i) for i, c in enumerate(r.candidates)]
@@ -87,13 +87,28 @@ def test_empty_hit_list(tmp_path: Path) -> None:
         read_retrieval_results(path)
 
 
-def test_duplicate_docids_dropped_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_duplicate_docids_dropped_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "cands.jsonl"
-    path.write_text(_line("1", ["a", "b", "a", "c"]) + "\n")
+    path.write_text(_line("1", ["a", "b", "a", "c", "b"]) + "\n" + _line("2", ["x", "x"]) + "\n")
     with caplog.at_level(logging.WARNING):
         requests = read_retrieval_results(path)
     assert [c.docid for c in requests[0].candidates] == ["a", "b", "c"]
-    assert "duplicate docid a" in caplog.text
+    assert [c.docid for c in requests[1].candidates] == ["x"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings  # one note for the file, not one per duplicate
+    assert f"{path}: 3 docids repeated within a query's hits dropped" in warnings[0]
+    assert "line 1 docid a; line 1 docid b; line 2 docid x" in warnings[0]
+
+
+def test_duplicate_docids_refused_when_strict(tmp_path: Path) -> None:
+    path = tmp_path / "cands.jsonl"
+    path.write_text(_line("1", ["a", "b"]) + "\n" + _line("2", ["x", "y", "x"]) + "\n")
+    with pytest.raises(InputError, match=rf"{path}:2: docid x appears twice for query 2 \(hits 0 and 2\)"):
+        read_retrieval_results(path, strict=True)
+    array = tmp_path / "cands.json"
+    array.write_text("[" + _line("1", ["a", "a"]) + "]")
+    with pytest.raises(InputError, match=rf"{array}: item 0: docid a appears twice"):
+        read_retrieval_results(array, strict=True)
 
 
 def test_non_utf8_text_names_file_and_line(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Iterable
 from typing import Any
 
+from perank.ranking.budgets import TokenBudget
 from perank.types import Result
 
 #: accounting keys reported for every run, even by rerankers that do not set them
@@ -42,3 +43,12 @@ def summarize_stats(results: Iterable[Result]) -> dict[str, Any]:
         means[key] = statistics.fmean(values) if values else 0.0
         medians[key] = statistics.median(values) if values else 0.0
     return {"num_queries": len(per_query), "totals": totals, "means": means, "medians": medians, "per_query": per_query}
+
+
+def cut_queries_note(accounting: dict[str, Any], budget: TokenBudget | None) -> str | None:
+    """The one note a run gets about its queries cut to the reranker's budget (None when none was)."""
+    cut = int(accounting.get("totals", {}).get("truncated_queries", 0))
+    if not cut or budget is None:
+        return None
+    what = "query" if cut == 1 else "queries"
+    return f"{cut} {what} cut to {budget.max_tokens} tokens (the reranker's query budget; see --max-query-length)"
