@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -140,45 +139,12 @@ def test_a_family_that_truncates_by_itself_keeps_its_exact_rule(fixtures) -> Non
     assert over and len(huge) == budget.max_chars
 
 
-MEMORY_SCRIPT = textwrap.dedent(
-    """
-    import json, threading, time, psutil, torch
-    torch.set_num_threads(1)
-    from perank import Reranker
-
-    def peak(call):
-        proc, top, done = psutil.Process(), [0], threading.Event()
-        def sample():
-            while not done.is_set():
-                top[0] = max(top[0], proc.memory_info().rss)
-                time.sleep(0.002)
-        thread = threading.Thread(target=sample)
-        thread.start()
-        start = time.perf_counter()
-        try:
-            result = call()
-        finally:
-            done.set()
-            thread.join()
-        return result, top[0], time.perf_counter() - start
-
-    ranker = Reranker("pe-rank")
-    docs = ["The life cycle of a flea lasts 2-3 months.", "Paris is the capital of France."]
-    ranker.rank("how long do fleas live", docs)  # warm up: lazy allocations happen once
-    _, normal, normal_s = peak(lambda: ranker.rank("how long do fleas live", docs))
-    mb = 1_000_000
-    long_docs = [docs[0], ("Paris is the capital of France. " * (mb // 32 + 1))[:mb]]
-    result, long, long_s = peak(lambda: ranker.rank(("how long do fleas live " * (mb // 23 + 1))[:mb], long_docs))
-    print(json.dumps({"normal": normal, "long": long, "normal_s": normal_s, "long_s": long_s, "stats": result.stats}))
-    """
-)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_CHECKPOINT.exists(), reason="the shipped PE-Rank checkpoint is not in this checkout")
 def test_default_pe_rank_peak_memory_on_a_1mb_query_and_passage_stays_near_a_normal_query() -> None:
+    mb = str(1_000_000)
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT],
+        [sys.executable, str(REPO / "benchmarks" / "long_inputs.py"), "--query-chars", mb, "--passage-chars", mb],
         capture_output=True,
         text=True,
         timeout=300,

@@ -63,7 +63,7 @@ class ColbertReranker(PointwiseReranker):
 
     Per-query stats (from the core): ``tokens_processed`` (the query's tokens plus each passage's, after
     truncation, whether or not its vectors came from the cache), ``truncated_passages``, ``truncated_queries`` (a
-    query over its budget is cut by the core, :mod:`perank.ranking.budgets`).
+    query over its budget, counted by the core: :mod:`perank.ranking.budgets`).
     """
 
     def __init__(
