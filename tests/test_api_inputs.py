@@ -63,6 +63,7 @@ CASES = [
     (lambda r: r.compute_score([("q", None)]), "pairs[0][1] (passage): expected a text, got NoneType"),
     (lambda r: r.compute_score([(None, "p")]), "pairs[0][0] (query): expected a text, got NoneType"),
     (lambda r: r.compute_score([("q", "p"), ("q",)]), "pairs[1]: expected a (query, passage) pair of two texts"),
+    (lambda r: r.compute_score((None, "p")), "pairs[0][0] (query): expected a text, got NoneType"),
     (lambda r: r.compute_score("q"), "pairs: expected a (query, passage) pair or a list of them, got str"),
     (lambda r: r.compute_score(None), "pairs: expected a (query, passage) pair or a list of them, got NoneType"),
 ]

@@ -24,7 +24,7 @@ from perank.pipeline import run_pipeline
 from perank.ranking.base import BaseReranker
 from perank.ranking.budgets import MAX_CHARS_PER_TOKEN, TokenBudget
 from perank.ranking.registry import build_reranker, reads_queries
-from perank.runs import run_label
+from perank.runs import recorded_settings, run_label
 from perank.types import Candidate, Query, Request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +85,8 @@ def test_max_query_length_overrides_the_budget_and_names_the_run(name: str, fixt
     short = build_reranker(name, **TINY[name](fixtures), max_query_length=3)
     assert short.budgets().query.max_tokens <= 3  # the decoder rerankers' budget holds "A: " + the query
     assert "+max_query_length-3" in run_label(short) and "max_query_length" not in run_label(default)
+    # a run records the budget given (its identity), and nothing new when none is given (old runs still match)
+    assert recorded_settings(short)["max_query_length"] == 3 and recorded_settings(default) == default.describe()
     request = Request(Query("q", "how long do fleas live in a warm house"), [Candidate("d", "fleas", 1.0)])
     assert short.rerank([request])[0].stats["truncated_queries"] == 1
     assert default.rerank([request])[0].stats["truncated_queries"] == 0

@@ -108,7 +108,8 @@ def make_request(query: Any, docs: Any, qid: Any = "q") -> Request:
 
 def check_pairs(pairs: Any) -> list[tuple[str, str]]:
     """``compute_score``'s argument as a list of ``(query, passage)`` texts: one pair or a list of pairs."""
-    single = isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(x, str) for x in pairs)
+    # a 2-tuple of anything but pairs is one pair: (None, "p") is refused as pairs[0][0], not as two bad pairs
+    single = isinstance(pairs, tuple) and len(pairs) == 2 and not any(isinstance(x, list | tuple) for x in pairs)
     if single:
         items: Sequence[Any] = [pairs]
     elif isinstance(pairs, str) or not isinstance(pairs, DOC_SEQUENCES):
