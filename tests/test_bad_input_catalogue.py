@@ -1,37 +1,51 @@
 """A catalogue of bad inputs, as a new user would make them, and the one line each command prints for them.
 
-Every case runs the real entry point in-process and must end with exit status 2 and exactly one line on
-stderr that starts with ``error:`` and says what is wrong (the file and line, the option, the name). None of
-these cases loads a large model: options and files are checked before any model is loaded.
+Every case runs the real entry point in-process. A refused input must end with exit status 2 and exactly one
+line on stderr that starts with ``error:`` and says what is wrong (the file and line, the option, the name). An
+input that is handled rather than refused (a query longer than the reranker reads, a docid repeated in a hit
+list, a byte-order mark) must end with status 0 and say so in exactly one note for the run, never one per
+query. None of these cases loads a large model: options and files are checked before any model is loaded, and
+the long-query cases use the tiny cross-encoder of ``tests/fixtures/peers``. The Python API's cases
+(:data:`API_CASES`) are refused with an :class:`InputError` naming the argument and position.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from perank import Reranker
 from perank.cli import evaluate, fuse, run_evaluation, train, trec_eval
 from perank.cli import main as perank
 from perank.compare import cli as compare
+from perank.types import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 MS = REPO / "data" / "msmarco-passage"
 HIT = '{"content": "c", "qid": "1", "docid": "d1", "score": 1.0}'
+TINY_CE = str(Path(__file__).resolve().parent / "fixtures" / "peers" / "bge-reranker-tiny")
+LONG_QUERY = ("how long do fleas live? " * 9000)[:200_000]
+LONG_LINE = json.dumps({"query": LONG_QUERY, "hits": [json.loads(HIT)]}) + "\n"
 
 
 @dataclass(frozen=True)
 class Case:
-    """``files`` are written under a temporary folder (``{tmp}`` in argv and contents is replaced by it)."""
+    """``files`` are written under a temporary folder (``{tmp}`` in argv and contents is replaced by it).
+    ``code`` 2: ``expected`` is in the one error line; ``code`` 0: ``expected`` is in the run's one note (or, when
+    empty, no note at all)."""
 
     name: str
     command: Callable[[list[str]], int]
     argv: tuple[str, ...]
     expected: str
     files: tuple[tuple[str, str | bytes], ...] = ()
+    code: int = 2
 
 
 EVAL = ("--reranker", "identity", "--no-progress", "--output-dir", "{tmp}/out")
@@ -239,6 +253,69 @@ CASES = [
         "unknown training family", train.main, ("--family", "nope"), "--family 'nope': no training runner by that name"
     ),
     Case(
+        "docid repeated in a query's hits",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", *EVAL),
+        "c.jsonl: 1 docid repeated within a query's hits dropped, the first occurrence kept (line 1 docid d1)",
+        (("c.jsonl", '{"query": "q", "hits": [' + HIT + ", " + HIT.replace("1.0", "0.5") + "]}\n"),),
+        code=0,
+    ),
+    Case(
+        "docid repeated in a query's hits, --strict",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", "--strict", *EVAL),
+        "c.jsonl:1: docid d1 appears twice for query 1 (hits 0 and 1); remove one, or leave out --strict",
+        (("c.jsonl", '{"query": "q", "hits": [' + HIT + ", " + HIT.replace("1.0", "0.5") + "]}\n"),),
+    ),
+    Case(
+        "200,000-character query",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", "--reranker", "cross-encoder", "--model-path", TINY_CE, *EVAL[2:]),
+        "c: 1 query cut to 384 tokens (the reranker's query budget; see --max-query-length)",
+        (("c.jsonl", LONG_LINE),),
+        code=0,
+    ),
+    Case(
+        "200,000-character query, --max-query-length 64",
+        evaluate.main,
+        (
+            "--retrieval-results",
+            "{tmp}/c.jsonl",
+            "--reranker",
+            "cross-encoder",
+            "--model-path",
+            TINY_CE,
+            "--max-query-length",
+            "64",
+            *EVAL[2:],
+        ),
+        "c: 1 query cut to 64 tokens",
+        (("c.jsonl", LONG_LINE),),
+        code=0,
+    ),
+    Case(
+        "query budget of zero",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", "--max-query-length", "0", *EVAL),
+        "--max-query-length must be at least 1 (tokens), got 0",
+    ),
+    Case(
+        "query budget for a reranker that reads no query",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", "--max-query-length", "64", *EVAL),
+        "note: reranker 'identity' does not use --max-query-length; ignored",
+        (("c.jsonl", '{"query": "q", "hits": [' + HIT + "]}\n"),),
+        code=0,
+    ),
+    Case(
+        "candidates file with a UTF-8 byte-order mark",
+        evaluate.main,
+        ("--retrieval-results", "{tmp}/c.jsonl", *EVAL),
+        "",
+        (("c.jsonl", b"\xef\xbb\xbf" + ('{"query": "q", "hits": [' + HIT + "]}\n").encode()),),
+        code=0,
+    ),
+    Case(
         "missing training data",
         train.main,
         ("--data_path", "{tmp}/train.jsonl", "--output_dir", "{tmp}/o", "--use_cpu"),
@@ -248,7 +325,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_clear_line(case: Case, tmp_path: Path, capsys) -> None:
+def test_bad_input_is_one_clear_line(case: Case, tmp_path: Path, capsys, caplog) -> None:
     for name, content in case.files:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,12 +334,47 @@ def test_bad_input_is_one_clear_line(case: Case, tmp_path: Path, capsys) -> None
         else:
             path.write_text(content.replace("{tmp}", str(tmp_path)))
     argv = [a.replace("{tmp}", str(tmp_path)) for a in case.argv]
-    code = case.command(argv)
+    with caplog.at_level(logging.WARNING):
+        code = case.command(argv)
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error: ")]
-    assert code == 2, err
-    assert len(errors) == 1, err
-    assert case.expected.replace("{tmp}", str(tmp_path)) in errors[0]
+    # a note is a warning logged for the run (evaluate.py prints it as one stderr line) or a "note:" line
+    notes = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    notes += [line for line in err if line.startswith("note: ")]
+    expected = case.expected.replace("{tmp}", str(tmp_path))
+    assert code == case.code, err
+    if case.code == 2:
+        assert len(errors) == 1, err
+        assert expected in errors[0]
+    else:
+        assert errors == [] and len(notes) == (1 if expected else 0), notes
+        assert all(expected in note for note in notes)
+
+
+#: the Python API's bad inputs: (call, the InputError's message)
+API_CASES: list[tuple[str, Callable[[Reranker], Any], str]] = [
+    ("query None", lambda r: r.rank(None, ["a", "b"]), "query: expected a text or a Query, got NoneType"),
+    ("query a number", lambda r: r.rank(7, ["a"]), "query: expected a text or a Query, got int"),
+    ("document None", lambda r: r.rank("q", ["a", None]), "docs[1]: expected a text or a Candidate, got NoneType"),
+    ("docs one string", lambda r: r.rank("q", "a b"), "docs: expected a list of texts or Candidates, not one string"),
+    ("docs None", lambda r: r.rank("q", None), "docs: expected a list of texts or Candidates, not NoneType"),
+    ("lone surrogate", lambda r: r.rank("q\ud800", ["a"]), "query: not valid Unicode text (lone surrogate U+D800"),
+    ("pair with None", lambda r: r.compute_score([("q", None)]), "pairs[0][1] (passage): expected a text, got None"),
+]
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Reranker:
+    """The cheapest reranker that scores pairs: dense over the packaged MiniLM."""
+    return Reranker("dense")
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c[0] for c in API_CASES])
+def test_bad_api_input_is_refused_by_name(case: tuple[str, Callable[[Reranker], Any], str], scorer: Reranker) -> None:
+    _, call, expected = case
+    with pytest.raises(InputError) as info:
+        call(scorer)
+    assert expected in str(info.value)
 
 
 def test_catalogue_is_long_enough() -> None:

@@ -190,7 +190,14 @@ def test_queries_are_batched_together_and_batch_size_is_respected() -> None:
     for r in together:
         assert r.stats["tokens_processed"] == 10 * r.stats["llm_calls"]
         assert r.stats["llm_calls"] % 2 == 0  # each comparison sends both orders
-        assert set(r.stats) == {"latency_s", "llm_calls", "tokens_processed", "tokens_generated", "truncated_passages"}
+        assert set(r.stats) == {
+            "latency_s",
+            "llm_calls",
+            "tokens_processed",
+            "tokens_generated",
+            "truncated_passages",
+            "truncated_queries",
+        }
 
 
 def test_scores_strictly_decrease_and_tiny_lists_need_no_model() -> None:

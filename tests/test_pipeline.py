@@ -39,7 +39,7 @@ class ToyReranker(BaseReranker):
     def describe(self) -> dict[str, Any]:
         return {"reranker": "toy", "run_label": "toy"}
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         if self.fail_after is not None and self.batches >= self.fail_after:
             raise SimulatedCrashError("simulated crash")
         self.batches += 1
@@ -179,7 +179,7 @@ def test_shared_options_are_dropped_for_families_without_them(capsys) -> None:
         def __init__(self, model_path: str | None = None) -> None:
             self.model_path = model_path
 
-        def rerank(self, requests: list[Request]) -> list[Result]:
+        def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
             return []
 
     registry.register("test-strict")(Strict)

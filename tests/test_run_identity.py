@@ -31,7 +31,7 @@ class Reverse(BaseReranker):
             "decode_mode": self.decode_mode,
         }
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         out = []
         for r in requests:
             n = len(r.candidates)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from perank.ranking.budgets import TokenBudget
 from perank.types import Result
 
 #: accounting keys reported for every run, even by rerankers that do not set them
@@ -69,3 +70,12 @@ def peak_memory_mb() -> dict[str, float]:
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+def cut_queries_note(accounting: dict[str, Any], budget: TokenBudget | None) -> str | None:
+    """The one note a run gets about its queries cut to the reranker's budget (None when none was)."""
+    cut = int(accounting.get("totals", {}).get("truncated_queries", 0))
+    if not cut or budget is None:
+        return None
+    what = "query" if cut == 1 else "queries"
+    return f"{cut} {what} cut to {budget.max_tokens} tokens (the reranker's query budget; see --max-query-length)"

@@ -45,10 +45,16 @@ class Reranker:
 
     def describe(self) -> dict[str, Any]:
         """The settings a run records (model, window size, ...)."""
-        return self.family.describe()
+        from perank.runs import recorded_settings
+
+        return recorded_settings(self.family)
 
     def rank(self, query: str | Query, docs: Sequence[str | Candidate], qid: str = "q") -> Result:
-        """One query's documents best first, each with its score and rank (texts get docids "0", "1", ...)."""
+        """One query's documents best first, each with its score and rank (texts get docids "0", "1", ...).
+
+        ``query`` must be a text (or :class:`Query`) and ``docs`` a list of texts (or :class:`Candidate` objects
+        with distinct docids); anything else is an :class:`InputError` naming the argument and position. A query
+        longer than the family's budget is cut (``result.stats["truncated_queries"]`` is 1)."""
         return self.family.rank(query, docs, qid=qid)
 
     def rerank(self, requests: list[Request]) -> list[Result]:

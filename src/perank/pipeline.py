@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perank.accounting import peak_memory_mb, summarize_stats
+from perank.accounting import cut_queries_note, peak_memory_mb, summarize_stats
 from perank.datasets import find_qrels, get_dataset
 from perank.distributed import (
     SINGLE,
@@ -52,6 +52,7 @@ from perank.runs import (
     progress_files,
     progress_header,
     rank_progress_path,
+    recorded_settings,
     run_file_name,
     run_label,
     run_settings,
@@ -82,24 +83,26 @@ def load_candidates(
     topk: int = 100,
     retrieval_results: PathLike | None = None,
     backend: str = "auto",
+    strict: bool = False,
 ) -> list[Request]:
     """First-stage candidates, truncated to ``topk``.
 
     From ``retrieval_results`` when given (JSONL or rank_llm JSON); else from the retrieval-results JSONL
-    that ``run_evaluation.py`` writes, retrieving first if it does not exist yet.
+    that ``run_evaluation.py`` writes, retrieving first if it does not exist yet. A docid repeated in one
+    query's hits keeps its first occurrence (one warning per file, with the count); ``strict`` refuses it.
     """
     if topk < 1:
         raise InputError(f"topk must be at least 1, got {topk}")
     if retrieval_results is not None:
-        requests = read_retrieval_results(retrieval_results)
+        requests = read_retrieval_results(retrieval_results, strict=strict)
     else:
-        requests = _retrieved(dataset, retriever, topk, backend)
+        requests = _retrieved(dataset, retriever, topk, backend, strict)
     for request in requests:
         del request.candidates[topk:]
     return requests
 
 
-def _retrieved(dataset: str, retriever: str, topk: int, backend: str) -> list[Request]:
+def _retrieved(dataset: str, retriever: str, topk: int, backend: str, strict: bool) -> list[Request]:
     """The saved retrieval results of ``run_evaluation.py``, retrieving (and saving) them first if needed."""
     from perank.retrieval import retrieval_results_path, run_retrieval
 
@@ -107,12 +110,7 @@ def _retrieved(dataset: str, retriever: str, topk: int, backend: str) -> list[Re
     if not path.exists():
         logger.info("%s not found; running %s retrieval for %s first", path, retriever, dataset)
         path = Path(run_retrieval(dataset, retriever, topk, backend))
-    return read_retrieval_results(path)
-
-
-# --------------------------------------------------------------------------------------------------
-# accounting
-# --------------------------------------------------------------------------------------------------
+    return read_retrieval_results(path, strict=strict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,13 +277,15 @@ def run_pipeline(
     reranker_kwargs: dict[str, Any] | None = None,
     world: World = SINGLE,
     shuffle_input: str | None = None,
+    strict: bool = False,
 ) -> tuple[Path, dict[str, float]]:
     """Rerank one dataset's candidates and score the run; returns the run path and its metrics.
 
     The run goes to ``output_dir/eval_{dataset}_{run_name or model/reranker name}_top{topk}.txt`` and its
     metrics plus the reranker's accounting to ``<run>.metrics.json``. Metrics are empty when the dataset
     ships no qrels and none are given (the run is still written). An existing finished run is rescored,
-    not recomputed, unless ``overwrite``.
+    not recomputed, unless ``overwrite``. ``strict`` refuses a docid repeated in a query's hits (otherwise its
+    first occurrence is kept, with one warning). Queries cut to the reranker's budget get one warning per run.
 
     ``shuffle_input`` (``"reverse"`` or a seed, see :mod:`perank.shuffle`) permutes each query's candidates
     before the reranker sees them; the run's name and recorded settings carry it, so it is a run of its own.
@@ -299,7 +299,7 @@ def run_pipeline(
         label += shuffle_marker(shuffle_input)
     out_dir = Path(output_dir) if output_dir is not None else default_output_dir()
     run_path = out_dir / run_file_name(name, label, topk)
-    info = comparable(reranker.describe())
+    info = comparable(recorded_settings(reranker))
     candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
     header = {"dataset": name, "retriever": retriever, "candidates": candidates, "topk": topk, "reranker": info}
     if shuffle_input is not None:  # only then: unshuffled runs keep the header (and progress files) they had
@@ -317,7 +317,12 @@ def run_pipeline(
         requests = main_first(
             world,
             lambda: load_candidates(
-                name, retriever=retriever, topk=topk, retrieval_results=retrieval_results, backend=backend
+                name,
+                retriever=retriever,
+                topk=topk,
+                retrieval_results=retrieval_results,
+                backend=backend,
+                strict=strict,
             ),
         )
         if shuffle_input is not None:
@@ -343,6 +348,9 @@ def run_pipeline(
         if metrics:
             print(format_metrics(metrics))
         if accounting is not None:
+            note = cut_queries_note(accounting, reranker.budgets().query)
+            if note:
+                logger.warning("%s: %s", name, note)
             med = accounting["medians"]
             print(
                 f"median per query: {med['latency_s']:.3f} s, {med['tokens_processed']:.0f} tokens processed, "

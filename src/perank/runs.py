@@ -54,8 +54,9 @@ def run_label(reranker: BaseReranker) -> str:
     (``liuqi6777/pe-rank-mistral-jina`` -> ``pe-rank-mistral-jina``), prefixed with the family's name when it
     does not start with it (``listwise-text-pe-rank-smollm2-minilm``); else the family's name. Then each
     option the reranker was built with (:attr:`BaseReranker.options`) that is not volatile and differs from
-    the constructor's default is appended as ``+key-value`` (``+window_size-10``), so two settings never
-    share a file. Characters unsafe in file names become ``-``.
+    the constructor's default is appended as ``+key-value`` (``+window_size-10``; ``--max-query-length 64``
+    gives ``+max_query_length-64``), so two settings never share a file. Characters unsafe in file names become
+    ``-``.
     """
     info = reranker.describe()
     name = reranker.name or type(reranker).__name__
@@ -71,6 +72,17 @@ def run_label(reranker: BaseReranker) -> str:
         if isinstance(value, str | int | float | bool) and value != defaults.get(key, object()):
             label += f"+{key}-{value}"
     return safe_name(str(label))
+
+
+def recorded_settings(reranker: BaseReranker) -> dict[str, Any]:
+    """What a run records of its reranker: ``describe()``, plus ``max_query_length`` when ``--max-query-length``
+    was given. A family's default query budget is not recorded (like the file name, which carries only options
+    given), so the runs made before budgets existed keep their identity; the per-query accounting records every
+    cut (``truncated_queries``)."""
+    info = reranker.describe()
+    if reranker.query_length_override is not None:
+        info.setdefault("max_query_length", reranker.query_length_override)
+    return info
 
 
 def run_settings(reranker_info: dict[str, Any], volatile: frozenset[str]) -> dict[str, Any]:

@@ -89,9 +89,10 @@ class PassageEncoder(nn.Module):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
 
     def count_truncated(self, texts: list[str]) -> int:
-        """How many texts exceed ``max_length`` tokens (and are therefore truncated)."""
-        lengths = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return sum(len(ids) > self.max_length for ids in lengths)
+        """How many texts exceed ``max_length`` tokens (and are therefore truncated): one token over the limit
+        tells, so a long text's every token is never kept."""
+        lengths = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length + 1)
+        return sum(len(ids) > self.max_length for ids in lengths["input_ids"])
 
     @torch.no_grad()
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--retrieval-results", default=None, help="candidates file (JSONL or rank_llm JSON)")
     data.add_argument("--backend", default="auto", help="retrieval backend when retrieval has to run first")
     data.add_argument("--qrels", default=None, help="qrels file (default: the dataset's shipped qrels)")
+    data.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a docid repeated in a query's hits (default: keep its first occurrence, with one warning)",
+    )
 
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", default=None, help="where runs go (default: results/reranking_results)")
@@ -92,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--model-base", default=None, help="base model for adapter/projector-only checkpoints")
     rr.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
     rr.add_argument("--max-length", type=int, default=None, help="max tokens per passage for the encoder")
+    rr.add_argument(
+        "--max-query-length",
+        type=int,
+        default=None,
+        help="query budget in the reranker's tokens (default: the family's own; longer queries are cut, counted)",
+    )
     rr.add_argument("--window-size", type=int, default=None, help="listwise sliding window size (20)")
     rr.add_argument("--step", type=int, default=None, help="listwise sliding window step (10)")
     rr.add_argument(
@@ -106,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: command-line options forwarded to the reranker's constructor when given
-PASS_THROUGH = ("model_path", "model_base", "device", "max_length", "window_size", "step")
+PASS_THROUGH = ("model_path", "model_base", "device", "max_length", "max_query_length", "window_size", "step")
 
 
 def reranker_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,6 +169,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     args.shuffle_input = parse_shuffle(args.shuffle_input)
+    if args.max_query_length is not None and args.max_query_length < 1:
+        raise InputError(f"--max-query-length must be at least 1 (tokens), got {args.max_query_length}")
     check_output_dir(args.output_dir)
     world = detect_world()  # one process unless launched by torchrun
     args.device = start(world, args.device)  # --device cuda without CUDA fails here, for every family
@@ -191,6 +204,7 @@ def _run_one(args: argparse.Namespace, dataset: str | None, reranker: BaseRerank
         show_progress=not args.no_progress,
         world=world,
         shuffle_input=args.shuffle_input,
+        strict=args.strict,
     )
 
 

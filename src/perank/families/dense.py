@@ -12,6 +12,7 @@ from typing import Any
 
 from perank.backends.resolve import is_packaged_minilm, packaged_minilm
 from perank.backends.runtime import resolve_device
+from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.ranking.registry import register
 
@@ -43,8 +44,8 @@ class DenseReranker(PointwiseReranker):
 
     All passages of a batch of requests are encoded in one call, so the encoder sees full batches even when
     a query has few candidates. Stats per query: ``latency_s`` (the batch's wall time split evenly across
-    its queries), ``tokens_processed`` (encoder tokens of the query and its passages, after truncation) and
-    ``tokens_generated`` (always 0).
+    its queries), ``tokens_processed`` (encoder tokens of the query and its passages, after truncation),
+    ``tokens_generated`` (always 0) and ``truncated_queries``.
     """
 
     def __init__(
@@ -73,6 +74,14 @@ class DenseReranker(PointwiseReranker):
             "max_length": self.model.max_seq_length,
             "run_label": f"{self.name}-{label}",
         }
+
+    def text_budgets(self) -> TextBudgets:
+        """Queries and passages alike: ``max_seq_length`` tokens less the special tokens, the length at which
+        sentence-transformers encodes both (256 for all-MiniLM-L6-v2, so 254 tokens of text)."""
+        tokenizer = self.model.tokenizer
+        length = max(1, int(self.model.max_seq_length) - special_tokens(tokenizer))
+        budget = TokenBudget(tokenizer, length, truncated_by_model=True)
+        return TextBudgets(query=budget, passage=budget)
 
     def _token_counts(self, texts: list[str]) -> list[int]:
         """Tokens the encoder actually sees per text (special tokens included, truncated to max length)."""

@@ -20,7 +20,7 @@ class IdentityReranker(BaseReranker):
     def describe(self) -> dict[str, object]:
         return {"reranker": self.name, "model": None}  # no model: the first stage's order is the ranking
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         return [reorder(r, list(range(len(r.candidates))), self.scores(r), {"tokens_processed": 0}) for r in requests]
 
     @staticmethod

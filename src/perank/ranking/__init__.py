@@ -1,6 +1,8 @@
 """The shared ranking core, free of any model: the reranker interface and registry, and the strategies.
 
 - :mod:`~perank.ranking.base`: :class:`BaseReranker`, :func:`reorder` (the one way to build a result);
+- :mod:`~perank.ranking.inputs` and :mod:`~perank.ranking.budgets`: what ``BaseReranker.rerank`` does before any
+  model runs (the API's input checks; every family's query and passage budgets);
 - :mod:`~perank.ranking.registry`: ``@register``, :func:`build_reranker`, :func:`available_rerankers`;
 - :mod:`~perank.ranking.pointwise`: :class:`PointwiseReranker` (score pairs, sort);
 - :mod:`~perank.ranking.window`: :class:`WindowReranker` (batched sliding windows) and :class:`QueryState`;

@@ -4,6 +4,12 @@ A family takes a *batch* of requests so that it can batch across queries; the pi
 size and handles resuming, writing and scoring. Most families do not subclass :class:`BaseReranker`
 directly but one of the strategies beside it: :class:`perank.ranking.pointwise.PointwiseReranker` (score
 each query-passage pair) or :class:`perank.ranking.window.WindowReranker` (rank sliding windows).
+
+:meth:`BaseReranker.rerank` is the one entry point, and it does what every family needs before its model runs:
+it checks the requests (:mod:`perank.ranking.inputs`: a ``None`` or a number where a text belongs is an
+:class:`~perank.types.InputError` naming its position), fits each query and passage to the family's budgets
+(:mod:`perank.ranking.budgets`), hands the batch to the strategy's :meth:`BaseReranker.rerank_within_budget`,
+and gives the results back with the user's own query and passage texts and ``truncated_queries`` counted.
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from perank.types import Candidate, InputError, Query, Request, Result
+from perank.ranking.budgets import TextBudgets, TokenBudget
+from perank.ranking.inputs import check_requests, make_request
+from perank.types import Candidate, Query, Request, Result
 
 
 class BaseReranker(ABC):
@@ -25,6 +34,9 @@ class BaseReranker(ABC):
     #: the options this instance was built with by :func:`perank.ranking.registry.build_reranker` (the run's
     #: file name carries those that change the ranking; see :func:`perank.runs.run_label`)
     options: Mapping[str, Any] = MappingProxyType({})
+    #: ``--max-query-length`` (option ``max_query_length``): the query budget in tokens, replacing the family's
+    #: default from :meth:`text_budgets`; set by :func:`perank.ranking.registry.build_reranker`
+    query_length_override: int | None = None
     #: ``describe()`` keys that do not change the ranking (speed, memory, caching); every other key is part of a
     #: run's identity, so an old run is never rescored for a command with other settings
     volatile_settings: frozenset[str] = frozenset(
@@ -40,8 +52,51 @@ class BaseReranker(ABC):
     )
 
     @abstractmethod
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
+        """Rerank a batch of checked requests whose queries and passages are within :meth:`text_budgets`, one
+        result per request, in the same order. Strategies implement this; callers use :meth:`rerank`."""
+
+    def text_budgets(self) -> TextBudgets:
+        """How much of a query and of a passage the family reads, in tokens of its own tokenizer (see
+        :mod:`perank.ranking.budgets`). The default reads neither: a family that never tokenizes text (the
+        first stage's order, its scores) needs no budget."""
+        return TextBudgets()
+
+    def budgets(self) -> TextBudgets:
+        """:meth:`text_budgets` with ``--max-query-length`` applied: the core then cuts the query to that many
+        tokens. It can lower, not raise, a budget that the family's model enforces itself (``truncated_by_model``:
+        raise that with the family's own option, e.g. the cross-encoder's ``query_max_length``); it does not
+        apply to a family that reads no query (the registry refuses it there)."""
+        budgets = self.text_budgets()
+        override, query = self.query_length_override, budgets.query
+        if override is None or query is None or (query.truncated_by_model and override >= query.max_tokens):
+            return budgets
+        return replace(budgets, query=TokenBudget(query.tokenizer, override))
+
     def rerank(self, requests: list[Request]) -> list[Result]:
-        """Rerank a batch of requests, one result per request, in the same order."""
+        """Rerank a batch of requests, one result per request, in the same order (see the module docstring)."""
+        check_requests(requests)
+        budgets = self.budgets()
+        fitted: list[Request] = []
+        cut: list[tuple[bool, int]] = []  # per request: query cut, passages cut by the core
+        for request in requests:
+            query, query_cut = fit_query(request.query.text, budgets.query)
+            passages = [fit_passage(c.text, budgets.passage) for c in request.candidates]
+            candidates = [replace(c, text=text) for c, (text, _) in zip(request.candidates, passages)]
+            fitted.append(Request(query=Query(qid=request.query.qid, text=query), candidates=candidates))
+            cut.append((query_cut, sum(was_cut for _, was_cut in passages)))
+        results = self.rerank_within_budget(fitted)
+        if len(results) != len(requests):
+            raise ValueError(f"{type(self).__name__} returned {len(results)} results for {len(requests)} requests")
+        for request, result, (query_cut, passages_cut) in zip(requests, results, cut):
+            texts = {c.docid: c.text for c in request.candidates}
+            result.query = request.query  # the user's own texts, whatever the model read
+            for cand in result.candidates:
+                cand.text = texts.get(cand.docid, cand.text)
+            result.stats["truncated_queries"] = int(query_cut)
+            if passages_cut:  # a family that also cuts by itself counted at least these (its cut is the tighter)
+                result.stats["truncated_passages"] = max(int(result.stats.get("truncated_passages", 0)), passages_cut)
+        return results
 
     def describe(self) -> dict[str, Any]:
         """Settings worth recording beside a run (model ids, window size, ...)."""
@@ -53,20 +108,19 @@ class BaseReranker(ABC):
         return self.rerank([make_request(query, docs, qid)])[0]
 
 
-def make_request(query: str | Query, docs: Sequence[str | Candidate], qid: str = "q") -> Request:
-    """A :class:`Request` from a query text (or :class:`Query`) and texts (or :class:`Candidate` objects)."""
-    if isinstance(docs, str):
-        raise InputError("docs must be a list of texts, not one string")
-    q = query if isinstance(query, Query) else Query(qid=qid, text=str(query))
-    candidates: list[Candidate] = []
-    for i, doc in enumerate(docs):
-        if isinstance(doc, Candidate):
-            candidates.append(doc)
-        elif isinstance(doc, str):
-            candidates.append(Candidate(docid=str(i), text=doc, score=0.0, rank=i + 1))
-        else:
-            raise InputError(f"docs[{i}] is a {type(doc).__name__}; expected a text or a Candidate")
-    return Request(query=q, candidates=candidates)
+def fit_query(text: str, budget: TokenBudget | None) -> tuple[str, bool]:
+    """The query as a family with ``budget`` reads it, and whether it was cut (unchanged without a budget)."""
+    return (text, False) if budget is None else budget.fit(text)
+
+
+def fit_passage(text: str, budget: TokenBudget | None) -> tuple[str, bool]:
+    """The passage as a family with ``budget`` reads it, and whether the core cut it: pre-cut only when the
+    family's model truncates by itself (the family counts those), else cut to the budget."""
+    if budget is None:
+        return text, False
+    if budget.truncated_by_model:
+        return budget.precut(text), False
+    return budget.cut(text)
 
 
 def reorder(request: Request, order: list[int], scores: list[float], stats: dict[str, Any] | None = None) -> Result:

@@ -126,7 +126,7 @@ class ChoiceReranker(BaseReranker):
         """The query as the prompts show it."""
         return request.query.text
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         runs: list[_Run] = []
         for request in requests:
             texts, truncated = self.passage_texts(request)

@@ -20,6 +20,7 @@ import torch
 
 from perank.backends.generation import Sampling, TextGenerator
 from perank.backends.runtime import eval_mode
+from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
 from perank.ranking.parsing import REPAIR_KINDS, parse_permutation
 from perank.ranking.prompting import strip_tokens
 from perank.ranking.window import QueryState, WindowReranker, share
@@ -39,6 +40,10 @@ class GenerativeWindowReranker(WindowReranker):
     sampling: Sampling | None = None
     #: prompts are plain text that wants the tokenizer's own special tokens (BOS), not a rendered chat
     raw_prompt: bool = False
+    #: the query budget in the LLM's tokens. RankGPT, rank_llm and DeAR publish none (they prompt with the whole
+    #: query); this is a project choice, the shipped PE-Rank's (its encoder's 256), so that ``listwise-text`` and
+    #: ``pe-rank`` compare on the same query text
+    max_query_tokens: int = 256
 
     @abstractmethod
     def window_prompts(self, k: int, states: list[QueryState]) -> list[str]:
@@ -47,6 +52,17 @@ class GenerativeWindowReranker(WindowReranker):
     @abstractmethod
     def new_token_budget(self, n: int) -> int:
         """How many new tokens the model may write for a window of ``n`` passages."""
+
+    def passage_budget(self) -> TokenBudget | None:
+        """A passage's share of the LLM's context, ``context // window_size`` tokens (409 for SmolLM2's 8192 and
+        windows of 20; MS MARCO passages have at most ~310), cut by the core: as RankGPT shortens passages until
+        a window fits the context. None when the LLM declares no context."""
+        context = context_length(self.llm, self.tokenizer)
+        return TokenBudget(self.tokenizer, max(1, context // self.window_size)) if context else None
+
+    def text_budgets(self) -> TextBudgets:
+        """:attr:`max_query_tokens` for the query; :meth:`passage_budget` for a passage."""
+        return TextBudgets(query=TokenBudget(self.tokenizer, self.max_query_tokens), passage=self.passage_budget())
 
     def read_answer(self, text: str, n: int) -> tuple[list[int], dict[str, int]]:
         """Generated text -> (window permutation, repairs); RankGPT's reading by default (ids from 1)."""

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from perank.ranking.base import BaseReranker, reorder
-from perank.types import InputError, Request, Result
+from perank.ranking.base import BaseReranker, fit_passage, fit_query, reorder
+from perank.ranking.inputs import check_pairs
+from perank.types import Request, Result
 
 
 @dataclass
@@ -150,17 +151,19 @@ class PointwiseReranker(BaseReranker):
         """Scores of ``(query, passage)`` pairs as FlagEmbedding's ``compute_score`` gives them: always a list
         (one pair gives a one-element list, as FlagEmbedding does since it stopped returning a bare float);
         ``normalize=True`` maps each score through :meth:`normalize_scores` (the sigmoid, in float64)."""
-        single = isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(x, str) for x in pairs)
-        items = [pairs] if single else list(pairs)
-        for i, pair in enumerate(items):
-            if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-                raise InputError(f"pairs[{i}]: expected a (query, passage) pair of two texts, got {pair!r}")
+        items = self.fitted_pairs(pairs)
         if not items:
             return []
         scores = self._checked(self.score_pairs(Pairs.from_tuples(items)), len(items), "compute_score").scores
         return self.normalize_scores(scores) if normalize else scores
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def fitted_pairs(self, pairs: Any) -> list[tuple[str, str]]:
+        """``compute_score``'s pairs checked (an :class:`InputError` names a bad one) and fitted to the family's
+        budgets, as :meth:`~perank.ranking.base.BaseReranker.rerank` fits requests."""
+        budgets = self.budgets()
+        return [(fit_query(q, budgets.query)[0], fit_passage(p, budgets.passage)[0]) for q, p in check_pairs(pairs)]
+
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         if not requests:
             return []
         start = time.perf_counter()

@@ -13,10 +13,15 @@ from types import MappingProxyType
 from typing import Any
 
 from perank.ranking.base import BaseReranker
-from perank.ranking.options import check_options, suggest
+from perank.ranking.options import check_options, constructor_parameters, suggest
 from perank.types import InputError
 
 _REGISTRY: dict[str, type[BaseReranker]] = {}
+
+#: the one option every family that reads queries takes beside its constructor's: the query budget in tokens
+#: (``--max-query-length``), kept in :attr:`BaseReranker.query_length_override`. A family whose constructor has an
+#: option of that name (FlagEmbedding's ``max_query_length`` of the decoder rerankers) gets it there instead.
+QUERY_LENGTH_OPTION = "max_query_length"
 
 
 def register(*names: str) -> Callable[[type[BaseReranker]], type[BaseReranker]]:
@@ -57,10 +62,39 @@ def build_reranker(name: str, **kwargs: Any) -> BaseReranker:
     known = available_rerankers()
     if name not in _REGISTRY:
         raise InputError(f"unknown reranker {name!r}{suggest(name, known)}; known: {', '.join(known)}")
-    accepted, _ = check_options(name, _REGISTRY[name], kwargs)
-    reranker = _REGISTRY[name](**accepted)
+    cls = _REGISTRY[name]
+    rest, override = split_query_length(name, cls, kwargs)
+    accepted, _ = check_options(name, cls, rest)
+    reranker = cls(**accepted)
+    if override is not None:
+        reranker.query_length_override = override
+        accepted[QUERY_LENGTH_OPTION] = override
     reranker.options = MappingProxyType(dict(accepted))
     return reranker
+
+
+def reads_queries(cls: type[BaseReranker]) -> bool:
+    """Whether the family declares a text budget (and so reads the query's text at all)."""
+    return cls.text_budgets is not BaseReranker.text_budgets
+
+
+def split_query_length(
+    name: str, cls: type[BaseReranker], options: dict[str, Any], passthrough: Iterable[str] = ()
+) -> tuple[dict[str, Any], int | None]:
+    """``(the other options, the query budget override)``: :data:`QUERY_LENGTH_OPTION` taken out and checked,
+    unless the family's constructor takes it itself. For a family that reads no query it is an error, or dropped
+    (``None``) when it is one of ``passthrough``."""
+    if QUERY_LENGTH_OPTION not in options or QUERY_LENGTH_OPTION in constructor_parameters(cls):
+        return dict(options), None
+    rest = dict(options)
+    value = rest.pop(QUERY_LENGTH_OPTION)
+    if not reads_queries(cls):
+        if QUERY_LENGTH_OPTION in set(passthrough):
+            return rest, None
+        raise InputError(f"reranker {name!r} reads no query text, so it has no option {QUERY_LENGTH_OPTION}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{QUERY_LENGTH_OPTION} must be a positive integer (tokens), got {value!r}")
+    return rest, value
 
 
 def accepted_options(
@@ -73,4 +107,10 @@ def accepted_options(
     if cls is None:
         known = available_rerankers()
         raise InputError(f"unknown reranker {name!r}{suggest(name, known)}; known: {', '.join(known)}")
-    return check_options(name, cls, options, passthrough)
+    rest, override = split_query_length(name, cls, options, passthrough)
+    accepted, dropped = check_options(name, cls, rest, passthrough)
+    if override is not None:
+        accepted[QUERY_LENGTH_OPTION] = override
+    elif QUERY_LENGTH_OPTION in options and QUERY_LENGTH_OPTION not in rest:  # a family that reads no query
+        dropped = sorted([*dropped, QUERY_LENGTH_OPTION])
+    return accepted, dropped

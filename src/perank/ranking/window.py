@@ -130,7 +130,7 @@ class WindowReranker(BaseReranker):
         """A context held while ranking (e.g. :func:`perank.backends.runtime.eval_mode` of the model)."""
         return contextlib.nullcontext()
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         results: list[Result] = []
         with self.inference():
             for start in range(0, len(requests), self.batch_size):

@@ -17,12 +17,13 @@ MAX_REPORTED_ERRORS = 20
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
-    """(line number, parsed object) for every non-empty line; malformed JSON is an error naming the line."""
+    """(line number, parsed object) for every non-empty line (a UTF-8 BOM is skipped); malformed JSON is an error
+    naming the line."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: training data file not found")
     rows: list[tuple[int, Any]] = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -133,7 +133,7 @@ class TrainingRunner(ABC):
             if not path.is_file():
                 raise InputError(f"{path}: arguments file not found")
             try:
-                parsed = parser.parse_dict(json.loads(path.read_text(encoding="utf-8")))
+                parsed = parser.parse_dict(json.loads(path.read_text(encoding="utf-8-sig")))
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
             return RunArguments(*parsed)

@@ -18,6 +18,7 @@ from perank.backends.runtime import default_dtype, eval_mode, parse_dtype, resol
 from perank.datasets import REPO_ROOT
 from perank.families.colbert.model import ColbertModel, load_colbert
 from perank.families.colbert.scoring import score_query
+from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.ranking.registry import register
 from perank.types import InputError
@@ -61,7 +62,8 @@ class ColbertReranker(PointwiseReranker):
     and stored after encoding, keyed by the weights and every setting that changes them), ``trust_remote_code``.
 
     Per-query stats (from the core): ``tokens_processed`` (the query's tokens plus each passage's, after
-    truncation, whether or not its vectors came from the cache), ``truncated_passages``, ``truncated_queries``.
+    truncation, whether or not its vectors came from the cache), ``truncated_passages``, ``truncated_queries`` (a
+    query over its budget, counted by the core: :mod:`perank.ranking.budgets`).
     """
 
     def __init__(
@@ -114,6 +116,15 @@ class ColbertReranker(PointwiseReranker):
             "embedding_cache": str(self.cache.path) if self.cache is not None else None,
         }
 
+    def text_budgets(self) -> TextBudgets:
+        """bge-m3's lengths less the special tokens: ``query_max_length`` (512) and ``max_length`` (512)."""
+        tokenizer = self.model.tokenizer
+        specials = special_tokens(tokenizer)
+        return TextBudgets(
+            query=TokenBudget(tokenizer, max(1, self.query_max_length - specials), truncated_by_model=True),
+            passage=TokenBudget(tokenizer, max(1, self.max_length - specials), truncated_by_model=True),
+        )
+
     def _passage_vectors(self, texts: list[str]) -> dict[str, Tensor]:
         """Token vectors of each distinct passage: cached ones read, the rest encoded (and stored)."""
         cached = self.cache.get_many(self.cache_prefix, texts, matrix=True) if self.cache is not None else []
@@ -144,21 +155,12 @@ class ColbertReranker(PointwiseReranker):
                 for j, score in zip(idx, score_query(q_vectors[query].to(device), block, self.batch_size)):
                     scores[j] = score
         p_tokens, p_cut = self.model.token_counts(passages, self.max_length)
-        q_tokens, q_cut = self.model.token_counts(queries, self.query_max_length)
+        q_tokens, _ = self.model.token_counts(queries, self.query_max_length)
         p_info = {t: (n, cut) for t, n, cut in zip(passages, p_tokens, p_cut)}
-        q_info = {t: (n, cut) for t, n, cut in zip(queries, q_tokens, q_cut)}
-        first_of_query: dict[int, int] = {}  # a truncated query is counted once per query, on its first pair
-        for j, qi in enumerate(pairs.query_of):
-            first_of_query.setdefault(qi, j)
-        firsts = set(first_of_query.values())
+        q_count = dict(zip(queries, q_tokens))
         return PairScores(
             scores=scores,
             tokens=[p_info[p][0] for p in pairs.passages],
-            query_tokens=[q_info[q][0] for q in pairs.queries],
-            counts={
-                "truncated_passages": [int(p_info[p][1]) for p in pairs.passages],
-                "truncated_queries": [
-                    int(j in firsts and q_info[pairs.queries[qi]][1]) for j, qi in enumerate(pairs.query_of)
-                ],
-            },
+            query_tokens=[q_count[q] for q in pairs.queries],
+            counts={"truncated_passages": [int(p_info[p][1]) for p in pairs.passages]},
         )

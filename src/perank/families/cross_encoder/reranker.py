@@ -16,6 +16,7 @@ import torch
 from perank.backends.runtime import eval_mode, parse_dtype, resolve_device
 from perank.families.cross_encoder.inputs import PairTemplate, encode_pairs, pad_pairs
 from perank.families.cross_encoder.model import default_model_path, load_cross_encoder
+from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.ranking.registry import register
 from perank.types import InputError
@@ -70,6 +71,14 @@ class CrossEncoderReranker(PointwiseReranker):
             "dtype": str(self.dtype).removeprefix("torch."),
             "batch_size": self.batch_size,
         }
+
+    def text_budgets(self) -> TextBudgets:
+        """FlagEmbedding's own budgets: the query's ``query_max_length`` tokens (``max_length * 3 // 4``: 384), a
+        passage's ``max_length`` (its exact truncation stays in :func:`.inputs.encode_pairs`)."""
+        return TextBudgets(
+            query=TokenBudget(self.tokenizer, self.query_max_length, truncated_by_model=True),
+            passage=TokenBudget(self.tokenizer, self.max_length, truncated_by_model=True),
+        )
 
     def score_pairs(self, pairs: Pairs) -> PairScores:
         """Tokenise every pair, run them longest first in batches, and return the scores in input order."""

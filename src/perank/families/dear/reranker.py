@@ -29,6 +29,7 @@ from perank.backends.peft_loading import load_causal_lm_or_adapter
 from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.dear.fitting import fit_passages
 from perank.families.dear.prompts import PROMPTS, answer_text, card_prompt, cut_passage, first_id, repo_messages
+from perank.ranking.budgets import TokenBudget
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.parsing import parse_permutation
 from perank.ranking.registry import register
@@ -159,6 +160,11 @@ class DearReranker(GenerativeWindowReranker):
         if not self.sampling.greedy:
             settings.update(top_p=self.sampling.top_p, seed=self.sampling.seed)
         return settings
+
+    def passage_budget(self) -> TokenBudget | None:
+        """``max_passage_tokens``, else the context to fit (:meth:`_fit` cuts and counts): a pre-cut only."""
+        tokens = self.max_passage_tokens or self.max_length or self.generator.context_limit()
+        return TokenBudget(self.tokenizer, tokens, truncated_by_model=True) if tokens else None
 
     def new_token_budget(self, n: int) -> int:
         if self.max_new_tokens:

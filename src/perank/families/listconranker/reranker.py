@@ -30,7 +30,9 @@ from torch import Tensor
 from perank.backends.runtime import eval_mode, parse_dtype, resolve_device, synchronize
 from perank.families.listconranker.checkpoint import DEFAULT_CHECKPOINT, load_model
 from perank.families.listconranker.iterative import IterativeState
-from perank.ranking.base import BaseReranker, reorder
+from perank.ranking.base import BaseReranker, fit_passage, fit_query, reorder
+from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
+from perank.ranking.inputs import check_text
 from perank.ranking.registry import register
 from perank.types import InputError, Request, Result
 
@@ -47,10 +49,7 @@ def check_lists(lists: Any) -> list[list[str]]:
     for i, item in enumerate(lists):
         if isinstance(item, str) or not isinstance(item, Sequence) or not item:
             raise InputError(f"lists[{i}]: expected a list [query, passage1, ...], got {type(item).__name__}")
-        for j, text in enumerate(item):
-            if not isinstance(text, str):
-                raise InputError(f"lists[{i}][{j}]: expected a text, got {type(text).__name__}")
-        out.append(list(item))
+        out.append([check_text(text, f"lists[{i}][{j}]") for j, text in enumerate(item)])
     return out
 
 
@@ -120,13 +119,30 @@ class ListConRankerReranker(BaseReranker):
             "embedding_cache": str(self.cache.path) if self.cache is not None else None,
         }
 
+    def text_budgets(self) -> TextBudgets:
+        """mteb's ListConRanker tokenizes every text, the query too, at ``max_length`` (512) with its special
+        tokens."""
+        length = max(1, self.max_length - special_tokens(self.model.tokenizer))
+        return TextBudgets(
+            query=TokenBudget(self.model.tokenizer, length, truncated_by_model=True),
+            passage=TokenBudget(self.model.tokenizer, length, truncated_by_model=True),
+        )
+
+    def _fitted(self, lists: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The peer API's lists checked and fitted to the budgets, as ``rerank`` fits requests."""
+        budgets = self.budgets()
+        return [
+            [fit_query(item[0], budgets.query)[0], *(fit_passage(p, budgets.passage)[0] for p in item[1:])]
+            for item in check_lists(lists)
+        ]
+
     # ------------------------------------------------------------------ the peer's API
 
     def compute_score(self, lists: Sequence[Sequence[str]], max_length: int | None = None) -> list[list[float]]:
         """Scores of each list ``[query, p1, ..., pn]`` in one pass over the whole list: one list of n scores in
         (0, 1) per input list (the published code returns a flat ``[score]`` when there is one passage in
         total; here it is always one list per list). A list holding only its query gets ``[]``."""
-        checked = check_lists(lists)
+        checked = self._fitted(lists)
         if not checked:
             return []
         length = self._checked_length(max_length) if max_length is not None else self.max_length
@@ -140,7 +156,7 @@ class ListConRankerReranker(BaseReranker):
 
     def iterative_inference(self, query_passages: Sequence[str], max_length: int | None = None) -> list[float]:
         """Final scores of one list ``[query, p1, ..., pn]`` by the published iterative inference (input order)."""
-        (item,) = check_lists([query_passages])
+        (item,) = self._fitted([query_passages])
         length = self._checked_length(max_length) if max_length is not None else self.max_length
         with self._inference():
             encoded = self._encode(item, length)
@@ -150,7 +166,7 @@ class ListConRankerReranker(BaseReranker):
 
     # ------------------------------------------------------------------ ranking
 
-    def rerank(self, requests: list[Request]) -> list[Result]:
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
         if not requests:
             return []
         start = time.perf_counter()
@@ -222,7 +238,8 @@ class ListConRankerReranker(BaseReranker):
         """Pooled embeddings of ``texts`` in length-sorted batches of ``batch_size``. With the cache, cached texts
         are not run, and a text repeated in the call is run once (``source[i]``: whose vector text i takes)."""
         model = self.model
-        full = model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        # one token over the limit tells whether a text is cut, without keeping every token of a long one
+        full = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length + 1)["input_ids"]
         truncated = [len(ids) > max_length for ids in full]
         lengths = [min(len(ids), max_length) for ids in full]
         pooled = torch.empty(len(texts), model.config.embedder_dim, dtype=model.dtype, device=model.device)

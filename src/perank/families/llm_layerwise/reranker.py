@@ -124,11 +124,7 @@ class LLMLayerwiseReranker(DecoderPairScorer):
                 return super().compute_score(pairs, normalize=normalize)
             finally:
                 self.active_cutoffs = previous
-        single = isinstance(pairs, tuple) and len(pairs) == 2 and all(isinstance(x, str) for x in pairs)
-        items = [pairs] if single else list(pairs)
-        for i, pair in enumerate(items):
-            if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-                raise InputError(f"pairs[{i}]: expected a (query, passage) pair of two texts, got {pair!r}")
+        items = self.fitted_pairs(pairs)
         if not items:
             return [[] for _ in layers]
         previous, self.active_cutoffs = self.active_cutoffs, layers

@@ -21,7 +21,15 @@ from torch import Tensor, nn
 
 from perank.backends.peft_loading import load_causal_lm_or_adapter
 from perank.backends.runtime import eval_mode, parse_dtype, resolve_device
-from perank.families.llm_yes_no.inputs import DEFAULT_PROMPT, PromptLayout, encode_pairs, last_token, pad_batch
+from perank.families.llm_yes_no.inputs import (
+    DEFAULT_PROMPT,
+    QUERY_PREFIX,
+    PromptLayout,
+    encode_pairs,
+    last_token,
+    pad_batch,
+)
+from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import PairScores, PointwiseReranker
 from perank.ranking.registry import register
 from perank.types import InputError
@@ -72,6 +80,15 @@ class DecoderPairScorer(PointwiseReranker):
         self.layout = PromptLayout.from_tokenizer(self.tokenizer, self.prompt)
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else (self.tokenizer.eos_token_id or 0))
+
+    def text_budgets(self) -> TextBudgets:
+        """FlagEmbedding's budgets: ``max_query_length`` tokens for ``"A: " + query`` (so the query's own budget is
+        that less the prefix's tokens) and ``max_length`` for a passage; its exact cut stays in :mod:`.inputs`."""
+        prefix = len(self.tokenizer(QUERY_PREFIX, add_special_tokens=False)["input_ids"])
+        return TextBudgets(
+            query=TokenBudget(self.tokenizer, max(1, self.max_query_length - prefix), truncated_by_model=True),
+            passage=TokenBudget(self.tokenizer, self.max_length, truncated_by_model=True),
+        )
 
     def input_description(self) -> dict[str, Any]:
         return {

@@ -43,6 +43,7 @@ from perank.families.pe_rank.decoding import DECODE_MODES, PromptPrefix, decode_
 from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
 from perank.families.pe_rank.prompts import window_prompt
+from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
 from perank.ranking.registry import register
 from perank.ranking.window import QueryState, WindowReranker, share
 from perank.types import InputError, Request
@@ -95,7 +96,7 @@ class PERankReranker(WindowReranker):
     Per-query stats: ``latency_s`` (the batch's measured encoder and decoder time, each call's share given to
     its queries in proportion to their passages / processed tokens), ``tokens_processed`` (LLM input
     positions: non-pad prompt tokens plus fed-back passage vectors), ``tokens_generated`` (decode steps),
-    ``truncated_passages`` (passages over the encoder's max length), ``windows``.
+    ``truncated_passages`` (passages over the encoder's max length), ``truncated_queries``, ``windows``.
     """
 
     prompt_mode = "embedding"
@@ -178,6 +179,20 @@ class PERankReranker(WindowReranker):
             "reuse_prefix": self.reuse_prefix,
             "decode_engine": self.decode_engine,
         }
+
+    def text_budgets(self) -> TextBudgets:
+        """The query: the encoder's ``max_length`` (256 for the shipped checkpoint, 512 for the released ones),
+        the budget the PE-Rank recipe gives every text it encodes, here in the LLM's tokens because the query's
+        text is written into every window's prompt (twice); its vector is encoded from the same cut text. A
+        passage: the encoder's ``max_length`` (a pre-cut; the encoder truncates and counts), or, when its text is
+        in the prompt too (``listwise-text-embedding``), its share of the LLM's context, ``context // window_size``
+        tokens, cut by the core (as ``listwise-text``)."""
+        encoder = self.model.encoder
+        passage: TokenBudget | None = TokenBudget(encoder.tokenizer, encoder.max_length, truncated_by_model=True)
+        if self.spec.mode != "embedding":
+            context = context_length(self.model.llm, self.model.tokenizer)
+            passage = TokenBudget(self.model.tokenizer, max(1, context // self.window_size)) if context else None
+        return TextBudgets(query=TokenBudget(self.model.tokenizer, encoder.max_length), passage=passage)
 
     # ------------------------------------------------------------------ the window strategy's hooks
 

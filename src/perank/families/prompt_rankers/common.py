@@ -11,6 +11,7 @@ from perank.backends.causal_lm import load_causal_lm
 from perank.backends.lm_scoring import LMScorer
 from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.prompt_rankers.prompts import ANSWER_PREFIX, parse_label
+from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
 from perank.ranking.choices import Picks
 from perank.types import InputError, Request
 
@@ -18,6 +19,8 @@ from perank.types import InputError, Request
 DEFAULT_MODEL = "smollm2"
 #: llm-rankers' ``--passage_length`` default: passages are cut to this many tokens before prompting
 DEFAULT_MAX_PASSAGE_TOKENS = 128
+#: llm-rankers' ``--query_length`` default: queries are cut to this many tokens before prompting
+DEFAULT_MAX_QUERY_TOKENS = 128
 
 
 class PromptLM:
@@ -56,6 +59,16 @@ class PromptLM:
             self.model_path = str(model_path or getattr(llm.config, "_name_or_path", "") or type(llm).__name__)
         self.scorer = LMScorer(llm, tokenizer)
         self.max_passage_tokens = max_passage_tokens
+
+    def text_budgets(self) -> TextBudgets:
+        """llm-rankers' ``--query_length`` (128 tokens) for the query; for a passage its ``max_passage_tokens`` (cut
+        and counted by :meth:`cut`, as llm-rankers cuts), or with ``max_passage_tokens=None`` the LM's context."""
+        tokenizer = self.scorer.tokenizer
+        query = TokenBudget(tokenizer, DEFAULT_MAX_QUERY_TOKENS)
+        if self.max_passage_tokens:
+            return TextBudgets(query, TokenBudget(tokenizer, self.max_passage_tokens, truncated_by_model=True))
+        context = context_length(self.scorer.llm, tokenizer)
+        return TextBudgets(query, TokenBudget(tokenizer, context) if context else None)
 
     def cut(self, text: str) -> tuple[str, bool]:
         """A passage as the prompts show it: cut to ``max_passage_tokens`` tokens (and whether it was cut)."""
