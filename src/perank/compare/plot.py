@@ -5,6 +5,7 @@ the best quality reachable within a time budget. matplotlib (Agg), as the benchm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,8 +26,15 @@ def pareto_front(points: Sequence[tuple[str, float, float]]) -> list[str]:
     return front
 
 
+#: where a point's label goes (offset in points, alignment), by how many labelled points crowd it: above right,
+#: below right, above left, below left, then further out
+_LABEL_SPOTS = ((5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right"), (5, 14, "left"))
+
+
 def plot(c: Comparison, path: Path, title: str) -> list[str]:
-    """Write the PNG; returns the systems left out because their run recorded no positive latency."""
+    """Write the PNG; returns the systems left out because their run recorded no positive latency. A label whose
+    point lies close to an already labelled one (within 0.6 decades and 6% of the quality range) goes to the next
+    free spot around its point (:data:`_LABEL_SPOTS`), so that near-equal systems stay readable."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,10 +45,15 @@ def plot(c: Comparison, path: Path, title: str) -> list[str]:
     left_out = [r.name for r in c.rows if r.name not in {p[0] for p in points}]
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name, x, y in points:
+    span = (max(p[2] for p in points) - min(p[2] for p in points)) or 1.0
+    placed: list[tuple[float, float]] = []
+    for name, x, y in sorted(points, key=lambda p: -p[2]):
         on_front = name in front
         ax.scatter(x, y, s=55 if on_front else 35, color="tab:red" if on_front else "tab:blue", zorder=3)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        crowd = sum(abs(math.log10(x / px)) < 0.6 and abs(y - py) < 0.06 * span for px, py in placed)
+        dx, dy, align = _LABEL_SPOTS[crowd % len(_LABEL_SPOTS)]
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), ha=align, fontsize=7)
+        placed.append((x, y))
     if len(front) > 1:
         xy = {name: (x, y) for name, x, y in points}
         xs, ys = zip(*(xy[name] for name in front))
