@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from perank import Reranker, list_rerankers
+from perank.backends.hf_lm import HFLanguageModel
 from perank.ranking.base import BaseReranker
 from perank.ranking.options import constructor_parameters
 from perank.ranking.pointwise import PointwiseReranker
@@ -24,7 +25,7 @@ WINDOW = {"window_size": 4, "step": 2}
 
 
 def _tiny_llm(fx: dict[str, Any]) -> dict[str, Any]:
-    return {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer, **WINDOW}
+    return {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer), **WINDOW}
 
 
 #: family name -> constructor options of its tiny configuration, given the session fixtures
@@ -42,13 +43,13 @@ TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "listconranker": lambda fx: {
         "model_path": __file__.replace("test_contract.py", "fixtures/peers/listconranker-tiny/")
     },
-    "llm-pointwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
+    "llm-pointwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
     "llm-yes-no": lambda fx: {"model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-gemma-tiny/")},
     "llm-layerwise": lambda fx: {
         "model_path": __file__.replace("test_contract.py", "fixtures/peers/minicpm-layerwise-tiny/")
     },
-    "llm-pairwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
-    "llm-setwise": lambda fx: {"llm": fx["tiny_model"].llm, "tokenizer": fx["tiny_model"].tokenizer},
+    "llm-pairwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
+    "llm-setwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
 }
 
 

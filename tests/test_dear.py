@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from perank.backends.hf_lm import HFLanguageModel
 from perank.families.dear.fitting import fill_cap
 from perank.families.dear.prompts import answer, answer_text, card_prompt, cut_passage, repo_messages
 from perank.families.dear.reranker import DearReranker
@@ -77,7 +78,7 @@ class ScriptedLLM(nn.Module):
 
 def scripted(tiny_model, answer=None, **options) -> tuple[DearReranker, ScriptedLLM]:
     llm = ScriptedLLM(tiny_model.tokenizer, answer)
-    return DearReranker(llm=llm, tokenizer=tiny_model.tokenizer, **options), llm
+    return DearReranker(lm=HFLanguageModel(llm, tiny_model.tokenizer), **options), llm
 
 
 # ------------------------------------------------------------------------------------------------ prompts
@@ -138,7 +139,7 @@ def test_the_reranker_sends_each_variant_as_written(tiny_model) -> None:
         assert llm.prompts == [rendered]
         assert llm.budgets == [6 * 2 + 10 if variant == "repo" else 1024]
     with pytest.raises(InputError, match="unknown prompt"):
-        DearReranker(llm=llm, tokenizer=tok, prompt="rankgpt")
+        DearReranker(lm=HFLanguageModel(llm, tok), prompt="rankgpt")
 
 
 # ------------------------------------------------------------------------------------------------ answers
@@ -205,7 +206,7 @@ def test_passages_are_truncated_to_fit_and_counted(tiny_model) -> None:
 
 
 def test_greedy_by_default_and_seeded_sampling_on_request(tiny_model) -> None:
-    opts = {"llm": tiny_model.llm, "tokenizer": tiny_model.tokenizer, "max_new_tokens": 12, "prompt": "repo"}
+    opts = {"lm": HFLanguageModel(tiny_model.llm, tiny_model.tokenizer), "max_new_tokens": 12, "prompt": "repo"}
     greedy = build_reranker("dear", **opts)
     assert greedy.describe()["temperature"] == 0.0 and "seed" not in greedy.describe()
     sampled = build_reranker("dear", **opts, temperature=1.5, seed=7)
@@ -249,7 +250,7 @@ def test_a_lora_adapter_folder_loads_merged(tiny_dirs, tmp_path: Path) -> None:
     plain = AutoModelForCausalLM.from_pretrained(str(tiny_dirs.llm))
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     with torch.no_grad():
-        merged, peft_out, base_out = (m.eval()(ids).logits for m in (ranker.llm, reference, plain))
+        merged, peft_out, base_out = (m.eval()(ids).logits for m in (ranker.lm.model, reference, plain))
     assert torch.allclose(merged, peft_out, atol=1e-4) and not torch.allclose(merged, base_out, atol=1e-4)
     (result,) = ranker.rerank([make_request("q", 4)])
     assert sorted(c.docid for c in result.candidates) == [f"q-{i}" for i in range(4)]

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from perank.backends.hf_lm import HFLanguageModel
 from perank.families.listwise_text.reranker import ListwiseTextReranker
 from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint
 from perank.ranking.registry import build_reranker
@@ -46,7 +47,7 @@ class ScriptedLLM(nn.Module):
 def test_scripted_generation_is_parsed_and_applied(tiny_model):
     tok = tiny_model.tokenizer
     llm = ScriptedLLM(tok)
-    ranker = ListwiseTextReranker(llm=llm, tokenizer=tok, batch_size=4)
+    ranker = ListwiseTextReranker(lm=HFLanguageModel(llm, tok), batch_size=4)
     requests = [make_request("a", 5), make_request("b", 3)]
     results = ranker.rerank(requests)
     assert llm.calls == [(2, 6 * 5 + 10)]  # one batched call for both queries' (only) window
@@ -64,7 +65,7 @@ def test_scripted_generation_is_parsed_and_applied(tiny_model):
 def test_repairs_are_summed_over_windows(tiny_model):
     tok = tiny_model.tokenizer
     llm = ScriptedLLM(tok, answer=lambda n: "[2] > [2] > [99]")
-    ranker = ListwiseTextReranker(llm=llm, tokenizer=tok, window_size=20, step=10)
+    ranker = ListwiseTextReranker(lm=HFLanguageModel(llm, tok), window_size=20, step=10)
     (result,) = ranker.rerank([make_request("q", 30)])  # windows (10, 30) and (0, 20)
     assert result.stats["windows"] == 2
     assert result.stats["parse_repairs_repeated"] == 2
@@ -77,7 +78,11 @@ def test_repairs_are_summed_over_windows(tiny_model):
 def test_real_generation_on_tiny_model(tiny_model):
     """A random LLM writes garbage: the result is still a permutation and the accounting is filled in."""
     ranker = build_reranker(
-        "listwise-text", llm=tiny_model.llm, tokenizer=tiny_model.tokenizer, max_new_tokens=12, window_size=4, step=2
+        "listwise-text",
+        lm=HFLanguageModel(tiny_model.llm, tiny_model.tokenizer),
+        max_new_tokens=12,
+        window_size=4,
+        step=2,
     )
     requests = [make_request("a", 6), make_request("b", 1), make_request("c", 0)]
     results = ranker.rerank(requests)
@@ -98,11 +103,11 @@ def test_rankgpt_prompt_variant(tiny_model):
             seen.append(tok.decode(input_ids[0]))
             return super().generate(input_ids, attention_mask, generation_config)
 
-    ranker = ListwiseTextReranker(llm=Recording(tok), tokenizer=tok, prompt="rankgpt")
+    ranker = ListwiseTextReranker(lm=HFLanguageModel(Recording(tok), tok), prompt="rankgpt")
     ranker.rerank([make_request("q", 3)])
     assert "[1] passage 0 (1) text" in seen[0]
     with pytest.raises(InputError):
-        ListwiseTextReranker(llm=Recording(tok), tokenizer=tok, prompt="nope")
+        ListwiseTextReranker(lm=HFLanguageModel(Recording(tok), tok), prompt="nope")
 
 
 def test_loads_a_pe_rank_checkpoint_or_a_plain_llm(tiny_checkpoint, tiny_dirs):

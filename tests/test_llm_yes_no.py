@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from perank.backends.peft_loading import load_causal_lm_or_adapter
+from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.lm import LanguageModel
 from perank.families.llm_yes_no.inputs import PromptLayout, encode_pairs
 from perank.families.llm_yes_no.reranker import LLMYesNoReranker
 from perank.ranking.registry import build_reranker
@@ -101,11 +102,13 @@ def test_bad_input(rankers: dict) -> None:
             ranker.compute_score(bad)
     assert ranker.compute_score([]) == []
     with pytest.raises(InputError, match="padding_side 'middle'"):
-        LLMYesNoReranker(llm=ranker.llm, tokenizer=ranker.tokenizer, padding_side="middle")
-    with pytest.raises(InputError, match="give both"):
-        LLMYesNoReranker(llm=ranker.llm)
+        LLMYesNoReranker(lm=HFLanguageModel(ranker.llm, ranker.tokenizer), padding_side="middle")
+    with pytest.raises(InputError, match="no option 'llm'"):  # a loaded model comes as lm=, one handle
+        build_reranker("llm-yes-no", llm=ranker.llm)
+    with pytest.raises(InputError, match="option lm=.*expected LanguageModel"):
+        build_reranker("llm-yes-no", lm=ranker.llm)
     with pytest.raises(InputError, match="prompt: empty"):
-        LLMYesNoReranker(llm=ranker.llm, tokenizer=ranker.tokenizer, prompt=" ")
+        LLMYesNoReranker(lm=HFLanguageModel(ranker.llm, ranker.tokenizer), prompt=" ")
     with pytest.raises(InputError, match="batch_sise"):
         build_reranker("bge-reranker-gemma", model_path=str(TINY), batch_sise=4)
     with pytest.raises(InputError, match="nobody/absent-reranker"):
@@ -133,9 +136,9 @@ def test_adapter_folder_loads_merged(tmp_path: Path) -> None:
     adapter = write_adapter(tmp_path)
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert Path(config["base_model_name_or_path"]).resolve() == TINY.resolve()
-    llm, tokenizer = load_causal_lm_or_adapter(adapter, device=torch.device("cpu"), dtype=torch.float32)
-    assert not hasattr(llm, "peft_config")  # merged into a plain model
-    assert tokenizer.bos_token_id == 2  # no tokenizer beside the adapter: the base's
+    lm = LanguageModel.from_pretrained(adapter, device="cpu", dtype=torch.float32)
+    assert not hasattr(lm.model, "peft_config")  # merged into a plain model
+    assert lm.tokenizer.bos_token_id == 2  # no tokenizer beside the adapter: the base's
     with_adapter = LLMYesNoReranker(str(adapter), device="cpu").compute_score(PAIRS[:3])
     plain = RUNS[512]["scores"][:3]
     assert largest_difference(with_adapter, plain) > 1e-3  # the adapter changed the scores
@@ -151,17 +154,17 @@ def test_adapter_with_a_missing_base_names_it(tmp_path: Path) -> None:
             LLMYesNoReranker(str(adapter), device="cpu")
     (adapter / "adapter_model.safetensors").unlink()
     with pytest.raises(InputError, match="no adapter_model"):
-        load_causal_lm_or_adapter(adapter, device=torch.device("cpu"))
+        LanguageModel.from_pretrained(adapter, device="cpu")
 
 
 def test_plain_folder_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="no config.json"):
-        load_causal_lm_or_adapter(empty, device=torch.device("cpu"))
+        LanguageModel.from_pretrained(empty, device="cpu")
     cut = tmp_path / "cut"
     shutil.copytree(TINY, cut)
     data = (cut / "model.safetensors").read_bytes()
     (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="truncated"):
-        load_causal_lm_or_adapter(cut, device=torch.device("cpu"))
+        LanguageModel.from_pretrained(cut, device="cpu")

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from perank.backends.lm_scoring import LMScorer
+from perank.backends.hf_lm import HFLanguageModel
 from perank.families.prompt_rankers import prompts
 from perank.ranking.base import make_request
 from perank.ranking.choices import Choice
@@ -67,7 +67,7 @@ def label_lm(tiny_dirs):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_dirs.llm)
     llm = LlamaForCausalLM.from_pretrained(tiny_dirs.llm, tie_word_embeddings=False, dtype=torch.float32).eval()
-    scorer = LMScorer(llm, tokenizer)
+    scorer = HFLanguageModel(llm, tokenizer)
     relevance = [4.0, 0.0, 3.0, 1.0, 2.0]  # of DOCS, for the query QUERY
     ordered = [(i, j) for i in range(5) for j in range(5) if i != j]
     with torch.no_grad():
@@ -92,7 +92,7 @@ def label_lm(tiny_dirs):
 
 
 def test_scorer_padding_changes_nothing_but_rounding(lm) -> None:
-    scorer = LMScorer(*lm)
+    scorer = HFLanguageModel(*lm)
     short, long = scorer.encode(scorer.render("fleas")), scorer.encode(scorer.render(" ".join(DOCS)))
     together = scorer.next_token_logits([short, long])
     assert torch.allclose(together[0], scorer.next_token_logits([short])[0], atol=1e-4)
@@ -104,22 +104,22 @@ def test_scorer_padding_changes_nothing_but_rounding(lm) -> None:
 
 def test_continuation_logprobs_are_the_sum_of_token_logprobs(lm) -> None:
     llm, tokenizer = lm
-    scorer = LMScorer(llm, tokenizer)
+    scorer = HFLanguageModel(llm, tokenizer)
     prompt, query = scorer.encode(scorer.render(prompts.qlm_prompt(DOCS[0]))), scorer.encode(QUERY, special=False)
     with torch.no_grad():
         logp = torch.log_softmax(llm(torch.tensor([prompt + query])).logits[0].float(), -1)
     manual = sum(float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(query))
     other = scorer.encode(scorer.render("x"))
-    got = scorer.continuation_logprobs([prompt, other], [query, query[:1]])
+    got = scorer.loglik([prompt, other], [query, query[:1]])
     assert got[0] == pytest.approx(manual, abs=1e-3)
     assert got[1] < 0
 
 
 def test_pointwise_scores_are_p_yes_and_query_likelihood(lm) -> None:
     llm, tokenizer = lm
-    scorer = LMScorer(llm, tokenizer)
+    scorer = HFLanguageModel(llm, tokenizer)
     yes, no = scorer.token_id("Yes"), scorer.token_id("No")
-    ranker = build_reranker("llm-pointwise", llm=llm, tokenizer=tokenizer)
+    ranker = build_reranker("llm-pointwise", lm=HFLanguageModel(llm, tokenizer))
     row = scorer.encode(scorer.render(prompts.yes_no_prompt(QUERY, DOCS[2])))
     with torch.no_grad():
         last = llm(torch.tensor([row])).logits[0, -1].float()
@@ -127,9 +127,9 @@ def test_pointwise_scores_are_p_yes_and_query_likelihood(lm) -> None:
     assert ranker.compute_score((QUERY, DOCS[2]))[0] == pytest.approx(expected, abs=1e-5)
     assert ranker.compute_score((QUERY, DOCS[2]), normalize=True)[0] == pytest.approx(expected, abs=1e-5)
 
-    qlm = build_reranker("pointwise", method="qlm", llm=llm, tokenizer=tokenizer)
+    qlm = build_reranker("pointwise", method="qlm", lm=HFLanguageModel(llm, tokenizer))
     prompt = scorer.encode(scorer.render(prompts.qlm_prompt(DOCS[2])))
-    expected_qlm = scorer.continuation_logprobs([prompt], [scorer.encode(QUERY, special=False)])[0]
+    expected_qlm = scorer.loglik([prompt], [scorer.encode(QUERY, special=False)])[0]
     assert qlm.compute_score((QUERY, DOCS[2]))[0] == pytest.approx(expected_qlm, abs=1e-4)
     assert qlm.compute_score((QUERY, DOCS[2]), normalize=True)[0] == pytest.approx(math.exp(expected_qlm), rel=1e-4)
     result = qlm.rank(QUERY, DOCS)
@@ -140,18 +140,18 @@ def test_pointwise_scores_are_p_yes_and_query_likelihood(lm) -> None:
 @pytest.mark.parametrize("name", ["llm-pointwise", "llm-pairwise", "llm-setwise"])
 def test_truncated_passages_are_counted_and_cut(name: str, lm) -> None:
     llm, tokenizer = lm
-    ranker = build_reranker(name, llm=llm, tokenizer=tokenizer, max_passage_tokens=4)
+    ranker = build_reranker(name, lm=HFLanguageModel(llm, tokenizer), max_passage_tokens=4)
     long = [d for d in DOCS if len(tokenizer.tokenize(d)) > 4]
     assert ranker.rank(QUERY, DOCS + ["fleas"]).stats["truncated_passages"] == len(long) == 5
     assert ranker.cut(DOCS[1]) == ("Paris is the capital", True)
-    full = build_reranker(name, llm=llm, tokenizer=tokenizer, max_passage_tokens=None)
+    full = build_reranker(name, lm=HFLanguageModel(llm, tokenizer), max_passage_tokens=None)
     assert full.rank(QUERY, DOCS).stats["truncated_passages"] == 0
 
 
 def test_pairwise_allpair_accounting(lm) -> None:
     llm, tokenizer = lm
-    ranker = build_reranker("llm-pairwise", method="allpair", llm=llm, tokenizer=tokenizer, batch_size=5)
-    scorer = LMScorer(llm, tokenizer)
+    ranker = build_reranker("llm-pairwise", method="allpair", lm=HFLanguageModel(llm, tokenizer), batch_size=5)
+    scorer = HFLanguageModel(llm, tokenizer)
     stats = ranker.rank(QUERY, DOCS[:4]).stats
     expected_tokens = sum(
         len(scorer.encode(scorer.render(prompts.pairwise_prompt(QUERY, DOCS[i], DOCS[j]), " Passage:")))
@@ -175,14 +175,14 @@ def llm_rankers_answer(llm, tokenizer, text: str) -> str:
 
 def test_pairwise_and_setwise_answers_are_llm_rankers(label_lm) -> None:
     llm, tokenizer = label_lm
-    pairwise = build_reranker("llm-pairwise", llm=llm, tokenizer=tokenizer, max_passage_tokens=None)
+    pairwise = build_reranker("llm-pairwise", lm=HFLanguageModel(llm, tokenizer), max_passage_tokens=None)
     pairs = [Choice(QUERY, (DOCS[i], DOCS[j])) for i in range(5) for j in range(5) if i != j]
     picks = pairwise.choose_batch(pairs).picks
     expected = [llm_rankers_answer(llm, tokenizer, prompts.pairwise_prompt(QUERY, *c.passages)) for c in pairs]
     assert picks == [prompts.parse_label(a, 2) for a in expected]
     assert {0, 1} <= set(picks)  # the test model prefers either position
 
-    setwise = build_reranker("llm-setwise", llm=llm, tokenizer=tokenizer, max_passage_tokens=None)
+    setwise = build_reranker("llm-setwise", lm=HFLanguageModel(llm, tokenizer), max_passage_tokens=None)
     sets = [Choice(QUERY, tuple(DOCS[s : s + 4])) for s in range(2)] + [Choice("fleas", (DOCS[4], DOCS[0], DOCS[1]))]
     answers = [llm_rankers_answer(llm, tokenizer, prompts.setwise_prompt(c.query, c.passages)) for c in sets]
     got = setwise.choose_batch(sets).picks
@@ -200,7 +200,7 @@ def test_pairwise_and_setwise_answers_are_llm_rankers(label_lm) -> None:
 )
 def test_families_rank_with_a_model_that_has_preferences(name: str, options: dict, top: list | None, label_lm) -> None:
     llm, tokenizer = label_lm
-    ranker = build_reranker(name, llm=llm, tokenizer=tokenizer, k=3, **options)
+    ranker = build_reranker(name, lm=HFLanguageModel(llm, tokenizer), k=3, **options)
     requests = [make_request(QUERY, DOCS, "a"), make_request("flea eggs", DOCS[::-1], "b")]
     together = ranker.rerank(requests)
     alone = [ranker.rerank([r])[0] for r in requests]
@@ -212,18 +212,20 @@ def test_families_rank_with_a_model_that_has_preferences(name: str, options: dic
 
 def test_describe_and_options(lm) -> None:
     llm, tokenizer = lm
-    info = build_reranker("setwise", llm=llm, tokenizer=tokenizer, method="bubblesort", num_child=2, k=7).describe()
+    info = build_reranker(
+        "setwise", lm=HFLanguageModel(llm, tokenizer), method="bubblesort", num_child=2, k=7
+    ).describe()
     assert info["reranker"] == "llm-setwise" and info["method"] == "bubblesort"
     assert (info["num_child"], info["k"], info["max_passage_tokens"]) == (2, 7, 128)
     assert info["model_path"] and info["chat_template"] is True
-    assert build_reranker("pairwise", llm=llm, tokenizer=tokenizer).describe()["method"] == "heapsort"
+    assert build_reranker("pairwise", lm=HFLanguageModel(llm, tokenizer)).describe()["method"] == "heapsort"
     with pytest.raises(InputError, match="unknown method 'listwise'"):
-        build_reranker("llm-pointwise", llm=llm, tokenizer=tokenizer, method="listwise")
+        build_reranker("llm-pointwise", lm=HFLanguageModel(llm, tokenizer), method="listwise")
     with pytest.raises(InputError, match="max_passage_tokens"):
-        build_reranker("llm-pairwise", llm=llm, tokenizer=tokenizer, max_passage_tokens=0)
+        build_reranker("llm-pairwise", lm=HFLanguageModel(llm, tokenizer), max_passage_tokens=0)
     with pytest.raises(InputError, match="num_child"):
-        build_reranker("llm-setwise", llm=llm, tokenizer=tokenizer, num_child=40)
-    with pytest.raises(InputError, match="both llm and tokenizer"):
+        build_reranker("llm-setwise", lm=HFLanguageModel(llm, tokenizer), num_child=40)
+    with pytest.raises(InputError, match="no option 'llm'"):
         build_reranker("llm-setwise", llm=llm)
     with pytest.raises(InputError, match="k"):
-        build_reranker("llm-pairwise", llm=llm, tokenizer=tokenizer, k="ten")
+        build_reranker("llm-pairwise", lm=HFLanguageModel(llm, tokenizer), k="ten")

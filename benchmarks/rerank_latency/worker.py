@@ -38,7 +38,9 @@ def reranker_options(spec: dict[str, Any], dtype: Any, models: SyntheticModels) 
     if spec.get("synthetic"):
         model = models.get(spec, dtype)
         if reranker_name == "listwise-text":
-            kwargs.update(llm=model.llm, tokenizer=model.tokenizer)
+            from perank.backends.hf_lm import HFLanguageModel
+
+            kwargs.update(lm=HFLanguageModel(model.llm, model.tokenizer, name=model.config.llm_name))
             # random weights never emit end-of-sequence, so the answer length is fixed: make it a real one's
             # ("[12] > " is about 5 tokens, so about 5 per passage)
             kwargs["max_new_tokens"] = spec.get("text_max_new_tokens") or 5 * spec["window_size"]

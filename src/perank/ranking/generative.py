@@ -2,7 +2,7 @@
 
 RankGPT-style prompting (``listwise-text``) and DeAR (``dear``) differ only in their prompts and in how an
 answer is read; the rest is here once: the k-th window of every query goes into one batched generation
-(:class:`perank.backends.generation.TextGenerator`), the measured time is shared over the queries by tokens,
+(:meth:`perank.backends.lm.LanguageModel.generate`), the measured time is shared over the queries by tokens,
 each answer is parsed into a permutation with :func:`perank.ranking.parsing.parse_permutation` and placed,
 and the parser's repairs are counted per query. An answer with no usable identifier at all leaves the window in
 its input order and is counted as a ``parse_fallbacks`` (a model that writes prose instead of a ranking should
@@ -16,11 +16,8 @@ from abc import abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
 
-import torch
-
-from perank.backends.generation import Sampling, TextGenerator
-from perank.backends.runtime import eval_mode
-from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
+from perank.backends.lm import Capability, LanguageModel, Sampling
+from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.parsing import REPAIR_KINDS, parse_permutation
 from perank.ranking.prompting import strip_tokens
 from perank.ranking.window import QueryState, WindowReranker, share
@@ -30,12 +27,14 @@ from perank.types import Request
 class GenerativeWindowReranker(WindowReranker):
     """A window reranker whose model generates each window's ranking; a family supplies the prompts.
 
-    Subclasses set ``self.generator`` (and optionally ``self.sampling``, ``self.raw_prompt``) in ``__init__``
+    Subclasses set ``self.lm`` (with :attr:`NEEDS`; optionally ``self.sampling``, ``self.raw_prompt``) in ``__init__``
     and implement :meth:`window_prompts` and :meth:`new_token_budget`; :meth:`read_answer` may be overridden
     to parse another numbering or a reasoning trace.
     """
 
-    generator: TextGenerator
+    #: what the strategy reads of the language model
+    NEEDS = frozenset({Capability.GENERATE})
+    lm: LanguageModel
     #: None or a greedy Sampling decodes greedily
     sampling: Sampling | None = None
     #: prompts are plain text that wants the tokenizer's own special tokens (BOS), not a rendered chat
@@ -57,7 +56,7 @@ class GenerativeWindowReranker(WindowReranker):
         """A passage's share of the LLM's context, ``context // window_size`` tokens (409 for SmolLM2's 8192 and
         windows of 20; MS MARCO passages have at most ~310), cut by the core: as RankGPT shortens passages until
         a window fits the context. None when the LLM declares no context."""
-        context = context_length(self.llm, self.tokenizer)
+        context = self.lm.context_length()
         return TokenBudget(self.tokenizer, max(1, context // self.window_size)) if context else None
 
     def text_budgets(self) -> TextBudgets:
@@ -69,23 +68,15 @@ class GenerativeWindowReranker(WindowReranker):
         return parse_permutation(text, n)
 
     @property
-    def llm(self) -> Any:
-        return self.generator.llm
-
-    @property
     def tokenizer(self) -> Any:
-        return self.generator.tokenizer
-
-    @property
-    def device(self) -> torch.device:
-        return self.generator.device
+        return self.lm.tokenizer
 
     def sanitize(self, text: str) -> str:
         """User text without the tokenizer's special-token strings (they would break the chat prompt)."""
         return strip_tokens(text, self.tokenizer.all_special_tokens)
 
     def inference(self) -> AbstractContextManager[Any]:
-        return eval_mode(self.generator.llm)
+        return self.lm.inference()
 
     def start_state(self, request: Request) -> QueryState:
         state = QueryState.start(request, self.window_size, self.step)
@@ -99,7 +90,7 @@ class GenerativeWindowReranker(WindowReranker):
         t0 = time.perf_counter()  # the latency includes building the prompts
         prompts = self.window_prompts(k, states)
         sizes = [len(s.window(k)) for s in states]
-        out = self.generator.generate(
+        out = self.lm.generate(
             prompts,
             self.new_token_budget(max(sizes)),
             sampling=self.sampling,

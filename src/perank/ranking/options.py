@@ -40,6 +40,13 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` on one line (a model's repr runs to pages): its first line, cut to 60 characters."""
+    text = repr(value)
+    first = text.splitlines()[0] if text else text
+    return first if first == text and len(text) <= 60 else first[:60] + "..."
+
+
 def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "None"
@@ -112,7 +119,8 @@ def check_options(
         ok, converted = _matches(value, hint)
         if not ok:
             raise InputError(
-                f"reranker {family!r} option {key}={value!r}: expected {_type_name(hint)}, got {type(value).__name__}"
+                f"reranker {family!r} option {key}={_shown(value)}: expected {_type_name(hint)}, "
+                f"got {type(value).__name__}"
             )
         accepted[key] = converted
     return accepted, sorted(dropped)

@@ -2,7 +2,7 @@
 
 ``model_path`` is a causal LM (name, alias, folder) or a PEFT LoRA adapter (a folder with
 ``adapter_config.json`` naming its base, e.g. what ``--family listwise-sft`` saves); the adapter is merged into
-its base on loading (:func:`perank.backends.peft_loading.load_causal_lm_or_adapter`). The default is the
+its base on loading (:meth:`perank.backends.lm.LanguageModel.from_pretrained`). The default is the
 released ``abdoelsayed/DeAR-8B-Reranker-Listwise-LoRA-v1`` (base ``meta-llama/Llama-3.1-8B``).
 
 Windows, batching, generation, parsing and repair counting are shared with ``listwise-text``
@@ -22,11 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from perank.backends.generation import Sampling, TextGenerator
-from perank.backends.peft_loading import load_causal_lm_or_adapter
-from perank.backends.runtime import parse_dtype, resolve_device
+from perank.backends.lm import LanguageModel, Sampling
 from perank.families.dear.fitting import fit_passages
 from perank.families.dear.prompts import PROMPTS, answer_text, card_prompt, cut_passage, first_id, repo_messages
 from perank.ranking.budgets import TokenBudget
@@ -79,7 +76,7 @@ class DearReranker(GenerativeWindowReranker):
     """DeAR's listwise reranking by generation (see the module docstring).
 
     Arguments: ``model_path`` (causal LM or LoRA adapter folder; default DeAR's released adapter),
-    ``llm``/``tokenizer`` (already loaded objects), ``device``, ``dtype``, ``batch_size`` (queries per generate
+    ``lm`` (a loaded ``LanguageModel``), ``device``, ``dtype``, ``batch_size`` (queries per generate
     batch), ``window_size``, ``step``, ``prompt`` (``card``, ``repo`` or ``repo-cot``; default: the variant a
     ``listwise-sft`` folder was trained on, else ``card``), ``max_new_tokens`` (default 50 / 6n+10 / 1024 by
     variant), ``max_passage_tokens`` (cap per passage, in tokens), ``max_length`` (context to fit, default the
@@ -94,8 +91,7 @@ class DearReranker(GenerativeWindowReranker):
         self,
         model_path: str | None = None,
         *,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int = 8,
@@ -124,17 +120,11 @@ class DearReranker(GenerativeWindowReranker):
         if not 0 < float(top_p) <= 1:
             raise InputError(f"top_p must be above 0 and at most 1, got {top_p!r}")
         self.configure_windows(batch_size, window_size, step)
-        if llm is None or tokenizer is None:
-            self.model_path = str(model_path or DEFAULT_MODEL)
-            llm, tokenizer = load_causal_lm_or_adapter(
-                self.model_path,
-                device=resolve_device(device),
-                dtype=parse_dtype(dtype),
-                trust_remote_code=trust_remote_code,
-            )
-        else:
-            self.model_path = str(model_path or getattr(llm.config, "_name_or_path", ""))
-        self.generator = TextGenerator(llm, tokenizer)
+        self.lm = lm or LanguageModel.from_pretrained(
+            model_path or DEFAULT_MODEL, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+        self.lm.require(self.NEEDS, self.name)
+        self.model_path = self.lm.name
         trained = trained_settings(self.model_path)
         self.prompt = prompt or trained.get("prompt") or "card"
         self.raw_prompt = self.prompt == "card"
@@ -153,9 +143,9 @@ class DearReranker(GenerativeWindowReranker):
             "batch_size": self.batch_size,
             "max_new_tokens": self.max_new_tokens or _DEFAULT_NEW_TOKENS[self.prompt],
             "max_passage_tokens": self.max_passage_tokens,
-            "max_length": self.max_length or self.generator.context_limit(),
+            "max_length": self.max_length or self.lm.context_length(),
             "temperature": self.sampling.temperature,
-            "dtype": str(next(self.llm.parameters()).dtype).removeprefix("torch."),
+            "dtype": self.lm.runtime()["dtype"],
         }
         if not self.sampling.greedy:
             settings.update(top_p=self.sampling.top_p, seed=self.sampling.seed)
@@ -163,7 +153,7 @@ class DearReranker(GenerativeWindowReranker):
 
     def passage_budget(self) -> TokenBudget | None:
         """``max_passage_tokens``, else the context to fit (:meth:`_fit` cuts and counts): a pre-cut only."""
-        tokens = self.max_passage_tokens or self.max_length or self.generator.context_limit()
+        tokens = self.max_passage_tokens or self.max_length or self.lm.context_length()
         return TokenBudget(self.tokenizer, tokens, truncated_by_model=True) if tokens else None
 
     def new_token_budget(self, n: int) -> int:
@@ -190,7 +180,7 @@ class DearReranker(GenerativeWindowReranker):
     def _fit(self, query: str, passages: list[str]) -> tuple[str, int]:
         """The window's prompt, its passages fitted (:func:`fit_passages`) so that the prompt and the answer
         budget stay within the context; returns (prompt, passages cut)."""
-        limit = self.max_length or self.generator.context_limit()
+        limit = self.max_length or self.lm.context_length()
         new_tokens = self.new_token_budget(len(passages))
 
         def measure(texts: list[str]) -> int:

@@ -17,10 +17,9 @@ import logging
 from typing import Any
 
 import torch
-from torch import nn
 
-from perank.backends.causal_lm import load_causal_lm
-from perank.backends.generation import TextGenerator
+from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.lm import LanguageModel
 from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
@@ -31,24 +30,28 @@ from perank.types import InputError
 logger = logging.getLogger(__name__)
 
 
-def load_llm(
+def load_lm(
     model_path: str,
     *,
-    device: torch.device,
-    dtype: torch.dtype | None,
+    device: str | None,
+    dtype: str | torch.dtype | None,
     model_base: str | None = None,
     trust_remote_code: bool = False,
-) -> tuple[nn.Module, Any]:
-    """``(llm, tokenizer)`` from a PE-Rank checkpoint (its LLM, so both families compare on the same weights)
-    or a plain causal LM name/folder."""
+) -> LanguageModel:
+    """The LLM of a PE-Rank checkpoint (so both families compare on the same weights), or a causal LM loaded by
+    :meth:`LanguageModel.from_pretrained`."""
     from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint, load_pe_rank
 
     if is_pe_rank_checkpoint(model_path):
         model = load_pe_rank(
-            model_path, model_base=model_base, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+            model_path,
+            model_base=model_base,
+            device=resolve_device(device),
+            dtype=parse_dtype(dtype),
+            trust_remote_code=trust_remote_code,
         )
-        return model.llm, model.tokenizer
-    return load_causal_lm(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        return HFLanguageModel(model.llm, model.tokenizer, name=model_path)
+    return LanguageModel.from_pretrained(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 @register("listwise-text")
@@ -56,7 +59,7 @@ class ListwiseTextReranker(GenerativeWindowReranker):
     """Listwise reranking by generating a ranking of numbered passages, parsed and repaired.
 
     Arguments: ``model_path`` (PE-Rank checkpoint or causal LM; default: PE-Rank's default checkpoint),
-    ``llm``/``tokenizer`` (already loaded objects), ``device``, ``dtype``, ``batch_size`` (queries per generate
+    ``lm`` (a loaded ``LanguageModel``), ``device``, ``dtype``, ``batch_size`` (queries per generate
     batch), ``window_size``, ``step``, ``prompt`` (``text`` = PE-Rank's RankMistral prompt, or ``rankgpt``),
     ``max_new_tokens`` (default ``6 * n + 10`` for a window of n).
 
@@ -70,8 +73,7 @@ class ListwiseTextReranker(GenerativeWindowReranker):
         self,
         model_path: str | None = None,
         *,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int = 8,
@@ -85,20 +87,19 @@ class ListwiseTextReranker(GenerativeWindowReranker):
         if prompt not in PROMPT_VARIANTS:
             raise InputError(f"unknown prompt {prompt!r}; choose one of {', '.join(PROMPT_VARIANTS)}")
         self.configure_windows(batch_size, window_size, step)
-        if llm is None or tokenizer is None:
+        if lm is None:
             from perank.families.pe_rank.reranker import default_model_path
 
-            self.model_path = default_model_path(model_path)
-            llm, tokenizer = load_llm(
-                self.model_path,
-                device=resolve_device(device),
-                dtype=parse_dtype(dtype),
+            lm = load_lm(
+                default_model_path(model_path),
+                device=device,
+                dtype=dtype,
                 model_base=model_base,
                 trust_remote_code=trust_remote_code,
             )
-        else:
-            self.model_path = str(model_path or getattr(llm.config, "_name_or_path", ""))
-        self.generator = TextGenerator(llm, tokenizer)
+        lm.require(self.NEEDS, self.name)
+        self.lm = lm
+        self.model_path = lm.name
         self.prompt = PROMPT_VARIANTS[prompt]
         self.max_new_tokens = max_new_tokens
 
@@ -111,7 +112,7 @@ class ListwiseTextReranker(GenerativeWindowReranker):
             "step": self.step,
             "batch_size": self.batch_size,
             "max_new_tokens": self.max_new_tokens or "6n+10",
-            "dtype": str(next(self.llm.parameters()).dtype).removeprefix("torch."),
+            "dtype": self.lm.runtime()["dtype"],
         }
 
     def new_token_budget(self, n: int) -> int:

@@ -5,8 +5,8 @@ first token of ``'Yes'`` at the last real token, as FlagEmbedding's ``FlagLLMRer
 ids, the same truncation, fp32 unless a half precision is asked for. ``model_path`` is a hub id (default
 ``BAAI/bge-reranker-v2-gemma``), a packaged alias (``smollm2``), a causal LM folder, or a LoRA adapter folder such
 as the ``llm-yes-no`` training runner writes (its base is loaded and the adapter merged,
-:mod:`perank.backends.peft_loading`). Only the needed logits are computed (the last position of each row, not the
-vocabulary at every position), so a batch costs what the transformer costs.
+:meth:`perank.backends.lm.LanguageModel.from_pretrained`). Only the needed logits are computed (the last position
+of each row, not the vocabulary at every position), so a batch costs what the transformer costs.
 
 Left padding (Gemma's default) and right padding give the same scores: RoPE models see only relative positions
 and the score is read at each row's last real token either way.
@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perank.backends.peft_loading import load_causal_lm_or_adapter
-from perank.backends.runtime import eval_mode, parse_dtype, resolve_device
+from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.lm import LanguageModel
+from perank.backends.runtime import eval_mode, parse_dtype
 from perank.families.llm_yes_no.inputs import (
     DEFAULT_PROMPT,
     QUERY_PREFIX,
@@ -136,7 +137,8 @@ class DecoderPairScorer(PointwiseReranker):
 class LLMYesNoReranker(DecoderPairScorer):
     """Scores each pair by the 'Yes' logit of a causal LM (see the module docstring).
 
-    ``llm`` and ``tokenizer`` (both) use an already loaded model instead of ``model_path``. ``dtype`` defaults to
+    ``lm`` (a loaded transformers :class:`~perank.backends.hf_lm.HFLanguageModel`: the inputs are
+    FlagEmbedding's exact tensors) is used instead of loading ``model_path``. ``dtype`` defaults to
     float32 (FlagEmbedding's ``use_fp16=False``). ``max_query_length`` defaults to ``max_length * 3 // 4``.
     """
 
@@ -144,8 +146,7 @@ class LLMYesNoReranker(DecoderPairScorer):
         self,
         model_path: str = DEFAULT_MODEL,
         *,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | None = None,
         batch_size: int = 128,
@@ -155,19 +156,16 @@ class LLMYesNoReranker(DecoderPairScorer):
         padding_side: str = "left",
         trust_remote_code: bool = False,
     ) -> None:
-        if (llm is None) != (tokenizer is None):
-            raise InputError("llm and tokenizer: give both (an already loaded model) or neither")
-        self.device = resolve_device(device)
         self.dtype = parse_dtype(dtype) or torch.float32
-        self.model_path = str(model_path)
-        if llm is None:
-            llm, tokenizer = load_causal_lm_or_adapter(
-                self.model_path, device=self.device, dtype=self.dtype, trust_remote_code=trust_remote_code
-            )
-        else:
-            self.device = next(llm.parameters()).device
-        self.llm, self.tokenizer = llm, tokenizer
-        self.yes_id = yes_token_id(tokenizer)
+        lm = lm or LanguageModel.from_pretrained(
+            model_path, device=device, dtype=self.dtype, trust_remote_code=trust_remote_code
+        )
+        if not isinstance(lm, HFLanguageModel):
+            raise InputError(f"lm: {self.name} needs a transformers model, {lm.name} is a {type(lm).__name__}")
+        self.model_path = lm.name
+        self.device = lm.device
+        self.llm, self.tokenizer = lm.model, lm.tokenizer
+        self.yes_id = yes_token_id(self.tokenizer)
         self.setup_inputs(
             batch_size=batch_size,
             max_length=max_length,

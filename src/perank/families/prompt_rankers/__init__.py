@@ -2,7 +2,7 @@
 
 ``prompts`` holds the exact texts and the answer parsing (the policy), ``common`` the model loading and the
 options the three families share, and ``pointwise``/``pairwise``/``setwise`` combine a policy with the
-strategies of :mod:`perank.ranking` and the backend :class:`perank.backends.lm_scoring.LMScorer`.
+strategies of :mod:`perank.ranking` and the backend :class:`perank.backends.lm.LanguageModel`.
 """
 
 # importing the package registers its three families

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
-from perank.backends.causal_lm import load_causal_lm
-from perank.backends.lm_scoring import LMScorer
-from perank.backends.runtime import parse_dtype, resolve_device
+from perank.backends.lm import Capability, LanguageModel
 from perank.families.prompt_rankers.prompts import ANSWER_PREFIX, parse_label
-from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
+from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.choices import Picks
 from perank.types import InputError, Request
 
@@ -21,58 +18,52 @@ DEFAULT_MODEL = "smollm2"
 DEFAULT_MAX_PASSAGE_TOKENS = 128
 #: llm-rankers' ``--query_length`` default: queries are cut to this many tokens before prompting
 DEFAULT_MAX_QUERY_TOKENS = 128
+#: what the prompts read of the LM: a label's logit or one greedy token (pointwise yes/no, pairwise, setwise),
+#: a query's log-likelihood (pointwise qlm)
+NEEDS = frozenset({Capability.NEXT_TOKEN_LOGITS, Capability.LOGLIK})
 
 
 class PromptLM:
-    """Mixin: the LM scorer and the options every prompt ranker takes (set by :meth:`setup_lm`)."""
+    """Mixin: the language model and the options every prompt ranker takes (set by :meth:`setup_lm`)."""
 
-    scorer: LMScorer
+    lm: LanguageModel
     model_path: str
     max_passage_tokens: int | None
 
     def setup_lm(
         self,
         model_path: str | None,
-        llm: nn.Module | None,
-        tokenizer: Any,
+        lm: LanguageModel | None,
         device: str | None,
         dtype: str | torch.dtype | None,
         max_passage_tokens: int | None,
         trust_remote_code: bool,
     ) -> None:
-        """Load (or take) the LM and check the shared options."""
+        """Take ``lm`` (or load ``model_path``), check it reads what the prompt rankers read, check the options."""
         if max_passage_tokens is not None and (
             isinstance(max_passage_tokens, bool) or not isinstance(max_passage_tokens, int) or max_passage_tokens < 1
         ):
             raise InputError(f"max_passage_tokens must be a positive integer or None, got {max_passage_tokens!r}")
-        if (llm is None) != (tokenizer is None):
-            raise InputError("give both llm and tokenizer, or neither (then model_path is loaded)")
-        if llm is None:
-            self.model_path = model_path or DEFAULT_MODEL
-            llm, tokenizer = load_causal_lm(
-                self.model_path,
-                device=resolve_device(device),
-                dtype=parse_dtype(dtype),
-                trust_remote_code=trust_remote_code,
-            )
-        else:
-            self.model_path = str(model_path or getattr(llm.config, "_name_or_path", "") or type(llm).__name__)
-        self.scorer = LMScorer(llm, tokenizer)
+        self.lm = lm or LanguageModel.from_pretrained(
+            model_path or DEFAULT_MODEL, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+        self.lm.require(NEEDS, self.name)
+        self.model_path = self.lm.name
         self.max_passage_tokens = max_passage_tokens
 
     def text_budgets(self) -> TextBudgets:
         """llm-rankers' ``--query_length`` (128 tokens) for the query; for a passage its ``max_passage_tokens`` (cut
         and counted by :meth:`cut`, as llm-rankers cuts), or with ``max_passage_tokens=None`` the LM's context."""
-        tokenizer = self.scorer.tokenizer
+        tokenizer = self.lm.tokenizer
         query = TokenBudget(tokenizer, DEFAULT_MAX_QUERY_TOKENS)
         if self.max_passage_tokens:
             return TextBudgets(query, TokenBudget(tokenizer, self.max_passage_tokens, truncated_by_model=True))
-        context = context_length(self.scorer.llm, tokenizer)
+        context = self.lm.context_length()
         return TextBudgets(query, TokenBudget(tokenizer, context) if context else None)
 
     def cut(self, text: str) -> tuple[str, bool]:
         """A passage as the prompts show it: cut to ``max_passage_tokens`` tokens (and whether it was cut)."""
-        return self.scorer.truncate(text, self.max_passage_tokens)
+        return self.lm.truncate(text, self.max_passage_tokens)
 
     def cut_request(self, request: Request) -> tuple[list[str], int]:
         """The request's passages as the prompts show them, and how many were cut."""
@@ -82,18 +73,16 @@ class PromptLM:
     def greedy_picks(self, prompts: list[str], sizes: list[int]) -> Picks:
         """llm-rankers' decoder-only answer: each prompt rendered as a chat user turn + " Passage:", one greedy
         token, decoded, stripped and upper-cased, read as one of the first ``sizes[i]`` labels."""
-        rows = [self.scorer.encode(self.scorer.render(p, ANSWER_PREFIX)) for p in prompts]
-        tokens = self.scorer.greedy_next_tokens(rows)
-        picks = [parse_label(self.scorer.decode_token(t), size) for t, size in zip(tokens, sizes)]
+        rows = [self.lm.encode(self.lm.render(p, ANSWER_PREFIX)) for p in prompts]
+        tokens = self.lm.greedy_next_tokens(rows)
+        picks = [parse_label(self.lm.decode_token(t), size) for t, size in zip(tokens, sizes)]
         return Picks(picks=picks, prompt_tokens=[len(r) for r in rows], generated_tokens=[1] * len(rows))
 
     def lm_settings(self) -> dict[str, Any]:
         """The describe() entries every prompt ranker shares."""
-        param = next(self.scorer.llm.parameters())
         return {
             "model_path": self.model_path,
             "max_passage_tokens": self.max_passage_tokens,
-            "chat_template": self.scorer.has_chat_template,
-            "dtype": str(param.dtype).removeprefix("torch."),
-            "device": str(param.device),
+            "chat_template": self.lm.has_chat_template,
+            **{key: self.lm.runtime()[key] for key in ("dtype", "device")},
         }

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
+from perank.backends.lm import LanguageModel
 from perank.families.prompt_rankers.common import DEFAULT_MAX_PASSAGE_TOKENS, PromptLM
 from perank.families.prompt_rankers.prompts import pairwise_prompt
 from perank.ranking.choices import Choice, Picks
@@ -29,7 +29,7 @@ class LLMPairwiseReranker(PromptLM, PairwiseReranker):
     """Pairwise LLM reranking (llm-rankers' ``pairwise``).
 
     Arguments: ``method`` (``allpair``, ``heapsort`` or ``bubblesort``), ``k`` (the top k the sorts order),
-    ``model_path`` (default ``smollm2``), ``llm``/``tokenizer``, ``device``, ``dtype``, ``batch_size`` (prompts
+    ``model_path`` (default ``smollm2``), ``lm``, ``device``, ``dtype``, ``batch_size`` (prompts
     per model call), ``max_passage_tokens``. Stats: see :mod:`perank.ranking.choices`.
     """
 
@@ -39,8 +39,7 @@ class LLMPairwiseReranker(PromptLM, PairwiseReranker):
         k: int = 10,
         *,
         model_path: str | None = None,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int = 8,
@@ -48,7 +47,7 @@ class LLMPairwiseReranker(PromptLM, PairwiseReranker):
         trust_remote_code: bool = False,
     ) -> None:
         self.configure_pairwise(method, k, batch_size)
-        self.setup_lm(model_path, llm, tokenizer, device, dtype, max_passage_tokens, trust_remote_code)
+        self.setup_lm(model_path, lm, device, dtype, max_passage_tokens, trust_remote_code)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -19,8 +19,8 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
 
+from perank.backends.lm import LanguageModel
 from perank.families.prompt_rankers.common import DEFAULT_MAX_PASSAGE_TOKENS, PromptLM
 from perank.families.prompt_rankers.prompts import NO, YES, qlm_prompt, yes_no_prompt
 from perank.ranking.choices import check_method, check_positive
@@ -35,7 +35,7 @@ class LLMPointwiseReranker(PromptLM, PointwiseReranker):
     """Pointwise LLM reranking (llm-rankers' ``pointwise``).
 
     Arguments: ``method`` (``yes_no`` or ``qlm``), ``model_path`` (causal LM name, alias or folder; default
-    ``smollm2``), ``llm``/``tokenizer`` (loaded objects), ``device``, ``dtype``, ``batch_size`` (pairs per
+    ``smollm2``), ``lm`` (a loaded ``LanguageModel``), ``device``, ``dtype``, ``batch_size`` (pairs per
     forward pass), ``max_passage_tokens`` (passages cut to this many tokens; None keeps all).
 
     Per-query stats: ``latency_s``, ``llm_calls`` (one prompt per passage), ``tokens_processed`` (prompt tokens,
@@ -47,8 +47,7 @@ class LLMPointwiseReranker(PromptLM, PointwiseReranker):
         method: str = "yes_no",
         *,
         model_path: str | None = None,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int = 16,
@@ -57,8 +56,8 @@ class LLMPointwiseReranker(PromptLM, PointwiseReranker):
     ) -> None:
         self.method = check_method(method, POINTWISE_METHODS)
         self.batch_size = check_positive("batch_size", batch_size)
-        self.setup_lm(model_path, llm, tokenizer, device, dtype, max_passage_tokens, trust_remote_code)
-        self.label_ids = (self.scorer.token_id(YES), self.scorer.token_id(NO))
+        self.setup_lm(model_path, lm, device, dtype, max_passage_tokens, trust_remote_code)
+        self.label_ids = (self.lm.token_id(YES), self.lm.token_id(NO))
 
     def describe(self) -> dict[str, Any]:
         return {"reranker": self.name, "method": self.method, "batch_size": self.batch_size, **self.lm_settings()}
@@ -68,14 +67,14 @@ class LLMPointwiseReranker(PromptLM, PointwiseReranker):
         truncated = [float(was_cut) for _, was_cut in cut]
         calls = [1.0] * len(pairs)
         if self.method == "yes_no":
-            rows = [self.scorer.encode(self.scorer.render(yes_no_prompt(q, t))) for (q, _), (t, _) in zip(pairs, cut)]
-            logits = self.scorer.next_token_logits(rows, self.label_ids)
+            rows = [self.lm.encode(self.lm.render(yes_no_prompt(q, t))) for (q, _), (t, _) in zip(pairs, cut)]
+            logits = self.lm.next_token_logits(rows, self.label_ids)
             scores = torch.softmax(logits, dim=-1)[:, 0].tolist()
             tokens = [len(r) for r in rows]
         else:
-            rows = [self.scorer.encode(self.scorer.render(qlm_prompt(t))) for t, _ in cut]
-            queries = [self.scorer.encode(q, special=False) for q, _ in pairs]
-            scores = self.scorer.continuation_logprobs(rows, queries)
+            rows = [self.lm.encode(self.lm.render(qlm_prompt(t))) for t, _ in cut]
+            queries = [self.lm.encode(q, special=False) for q, _ in pairs]
+            scores = self.lm.loglik(rows, queries)
             tokens = [len(r) + len(q) for r, q in zip(rows, queries)]
         return PairScores(
             scores=[float(s) for s in scores],

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
+from perank.backends.lm import LanguageModel
 from perank.families.prompt_rankers.common import DEFAULT_MAX_PASSAGE_TOKENS, PromptLM
 from perank.families.prompt_rankers.prompts import setwise_prompt
 from perank.ranking.choices import Choice, Picks
@@ -28,7 +28,7 @@ class LLMSetwiseReranker(PromptLM, SetwiseReranker):
     """Setwise LLM reranking (llm-rankers' ``setwise``).
 
     Arguments: ``method`` (``heapsort`` or ``bubblesort``), ``num_child`` (c: children per heap node, window
-    c + 1 for bubblesort), ``k`` (the top k sorted), ``model_path`` (default ``smollm2``), ``llm``/``tokenizer``,
+    c + 1 for bubblesort), ``k`` (the top k sorted), ``model_path`` (default ``smollm2``), ``lm``,
     ``device``, ``dtype``, ``batch_size`` (prompts per model call), ``max_passage_tokens``. Stats: see
     :mod:`perank.ranking.choices`.
     """
@@ -40,8 +40,7 @@ class LLMSetwiseReranker(PromptLM, SetwiseReranker):
         k: int = 10,
         *,
         model_path: str | None = None,
-        llm: nn.Module | None = None,
-        tokenizer: Any = None,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         batch_size: int = 8,
@@ -49,7 +48,7 @@ class LLMSetwiseReranker(PromptLM, SetwiseReranker):
         trust_remote_code: bool = False,
     ) -> None:
         self.configure_setwise(method, num_child, k, batch_size)
-        self.setup_lm(model_path, llm, tokenizer, device, dtype, max_passage_tokens, trust_remote_code)
+        self.setup_lm(model_path, lm, device, dtype, max_passage_tokens, trust_remote_code)
 
     def describe(self) -> dict[str, Any]:
         return {

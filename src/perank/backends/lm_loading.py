@@ -1,10 +1,11 @@
-"""Loading a causal LM that may be a PEFT LoRA adapter folder rather than full weights.
+"""Loading a causal LM and its tokenizer: a packaged alias, hub id, folder or PEFT LoRA adapter folder.
 
-Fine-tuning runs with LoRA (``llm-yes-no``, DeAR) save only the adapter: ``adapter_config.json`` names the base
-model (``base_model_name_or_path``) and ``adapter_model.safetensors`` holds the low-rank deltas. A reranker given
-such a folder as ``model_path`` must load the base, apply the adapter and merge it, so that scoring runs at the
-base model's speed and the rest of the family never sees peft. A base that cannot be found (a deleted folder, a
-hub id not in the offline cache) is reported by name, since peft's own error names only the adapter.
+This is the one loader behind :meth:`perank.backends.lm.LanguageModel.from_pretrained`. Fine-tuning runs with LoRA
+(``llm-yes-no``, DeAR) save only the adapter: ``adapter_config.json`` names the base model
+(``base_model_name_or_path``) and ``adapter_model.safetensors`` holds the low-rank deltas. A reranker given such a
+folder as ``model_path`` must load the base, apply the adapter and merge it, so that scoring runs at the base
+model's speed and the rest of the family never sees peft. A base that cannot be found (a deleted folder, a hub id
+not in the offline cache) is reported by name, since peft's own error names only the adapter.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from perank.backends.causal_lm import load_causal_lm
 from perank.backends.resolve import resolve_model
+from perank.backends.runtime import default_attn_implementation, default_dtype
 from perank.backends.weights import check_weight_files
 from perank.types import InputError
 
@@ -51,21 +52,38 @@ def _looks_like_path(name: str) -> bool:
     return Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
 
 
+def _from_pretrained(
+    source: str, *, device: torch.device, dtype: torch.dtype | None, trust: bool
+) -> tuple[nn.Module, Any]:
+    """``(llm, tokenizer)`` of a plain causal LM on ``device`` in ``dtype`` (default: the device's)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = resolve_model(source)
+    tokenizer = AutoTokenizer.from_pretrained(local, trust_remote_code=trust)
+    llm = AutoModelForCausalLM.from_pretrained(
+        local,
+        dtype=dtype or default_dtype(device),
+        attn_implementation=default_attn_implementation(device),
+        trust_remote_code=trust,
+    ).to(device)
+    return llm, tokenizer
+
+
 def _load_plain(source: str, *, device: torch.device, dtype: torch.dtype | None, trust: bool) -> tuple[nn.Module, Any]:
-    """:func:`load_causal_lm`, with a missing or unloadable model turned into an InputError naming it."""
+    """:func:`_from_pretrained`, with a missing or unloadable model turned into an InputError naming it."""
     if Path(source).is_dir():
         if not (Path(source) / "config.json").exists():
             raise InputError(f"{source}: no config.json: not a Hugging Face causal LM folder")
         check_weight_files(source)
     try:
-        return load_causal_lm(source, device=device, dtype=dtype, trust_remote_code=trust)
+        return _from_pretrained(source, device=device, dtype=dtype, trust=trust)
     except FileNotFoundError as exc:  # a packaged alias whose package is missing
         raise InputError(f"{source}: {exc}") from exc
     except OSError as exc:  # not a folder, not in the (offline) hub cache
         raise InputError(f"{source}: cannot load this causal LM ({str(exc).splitlines()[0]})") from exc
 
 
-def load_causal_lm_or_adapter(
+def load_causal_lm(
     path: str | Path,
     *,
     device: torch.device,
