@@ -45,7 +45,7 @@ def plot(c: Comparison, path: Path, title: str) -> list[str]:
     left_out = [r.name for r in c.rows if r.name not in {p[0] for p in points}]
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(8, 5))
-    span = (max(p[2] for p in points) - min(p[2] for p in points)) or 1.0
+    span = (max(p[2] for p in points) - min(p[2] for p in points) if points else 0.0) or 1.0
     placed: list[tuple[float, float]] = []
     for name, x, y in sorted(points, key=lambda p: -p[2]):
         on_front = name in front
