@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from perank import Reranker
+from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.lm import Capability, LanguageModel
 from perank.cli.evaluate import main as evaluate
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.ranking import registry
@@ -130,6 +132,19 @@ def test_arrows_only_point_down(folder: str, forbidden: tuple[str, ...]) -> None
     assert not {k: v for k, v in wrong.items() if v}
 
 
+def test_no_family_loads_a_causal_lm_itself() -> None:
+    """The LM layer's promise: a causal LM (and a LoRA adapter on it) is loaded only in ``backends`` (the handle's
+    loaders), so every family, its training runner included, reads it one way."""
+    loaders = ("AutoModelForCausalLM", "PeftModel")
+    wrong = [
+        f"{path.relative_to(SRC)}: {name}"
+        for path in (PACKAGE / "families").rglob("*.py")
+        for name in loaders
+        if name in path.read_text()
+    ]
+    assert not wrong
+
+
 def test_the_strategies_the_doc_names() -> None:
     """The doc's claim: `dense` is a `PointwiseReranker`; `pe-rank`, `listwise-text-embedding` and
     `listwise-text` are `WindowReranker`s."""
@@ -195,3 +210,49 @@ def test_the_example_family_is_reachable_from_evaluate(
     argv = ["--datasets", "dl19", "--reranker", "first-stage-score", "--retrieval-results", str(reversed_file)]
     assert evaluate([*argv, "--output-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
     assert "ndcg_cut_10\t0.5058" in capsys.readouterr().out.splitlines()
+
+
+# ------------------------------------------------------------------------------------------------ the LLM example
+
+
+def lm_example_source() -> str:
+    section = DOC.read_text().split("## The language-model layer", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture()
+def yes_minus_no_family():
+    """The LM layer's example, executed as written: it registers ``llm-yes-minus-no`` (unregistered afterwards)."""
+    namespace: dict[str, object] = {}
+    exec(compile(lm_example_source(), str(DOC), "exec"), namespace)  # noqa: S102  (our own docs)
+    try:
+        yield namespace["YesMinusNoReranker"]
+    finally:
+        registry._REGISTRY.pop("llm-yes-minus-no", None)
+
+
+def test_the_llm_example_family_ranks_through_the_handle(yes_minus_no_family, tiny_model) -> None:
+    lm = HFLanguageModel(tiny_model.llm, tiny_model.tokenizer, name="tiny")
+    docs = ["Fleas live 2-3 months.", "Paris is in France.", "Cats sleep a lot.", "Fleas jump."]
+    ranker = Reranker("llm-yes-minus-no", lm=lm, batch_size=3)
+    result = ranker.rank("how long do fleas live", docs)
+    yes, no = lm.token_id("Yes"), lm.token_id("No")
+    expected = {}
+    for i, doc in enumerate(docs):  # one pair at a time, straight from the handle
+        row = lm.encode(lm.render(f"Query: how long do fleas live\nPassage: {doc}\n" + PROBE))
+        logits = lm.next_token_logits([row], [yes, no])[0]
+        expected[str(i)] = float(logits[0] - logits[1])
+    assert {c.docid: c.score for c in result.candidates} == pytest.approx(expected, abs=1e-4)
+    assert [c.docid for c in result.candidates] == sorted(expected, key=lambda d: -expected[d])
+    assert result.stats["tokens_processed"] > 0
+    assert ranker.family.describe()["capabilities"] == ["generate", "loglik", "next_token_logits"]
+    assert len(lm_example_source().strip().splitlines()) <= 30  # a whole LLM family, its policy only
+
+
+PROBE = "Is the passage relevant to the query? Answer Yes or No."
+
+
+def test_the_llm_example_family_refuses_a_handle_without_logits(yes_minus_no_family, tiny_model) -> None:
+    server = LanguageModel(tiny_model.tokenizer, name="a-server", capabilities=frozenset({Capability.GENERATE}))
+    with pytest.raises(InputError, match="^llm-yes-minus-no needs next_token_logits; the language model a-server"):
+        Reranker("llm-yes-minus-no", lm=server)

@@ -18,10 +18,11 @@ import torch
 from conftest import TinyDirs, build_tiny_model
 from safetensors.torch import save_file
 
+from perank.backends.pe_rank_backbone import base_model_type
 from perank.families.pe_rank.checkpoint import checkpoint_format, load_pe_rank
 from perank.families.pe_rank.projector import build_projector
 from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
-from perank.families.pe_rank.released import base_model_type, infer_projector_type
+from perank.families.pe_rank.released import infer_projector_type
 from perank.families.pe_rank.reranker import PERankReranker
 from perank.types import Candidate, Query, Request
 

@@ -8,7 +8,6 @@ from torch import nn
 
 from perank.backends.hf_lm import HFLanguageModel
 from perank.families.listwise_text.reranker import ListwiseTextReranker
-from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint
 from perank.ranking.registry import build_reranker
 from perank.types import Candidate, InputError, Query, Request
 
@@ -111,8 +110,6 @@ def test_rankgpt_prompt_variant(tiny_model):
 
 
 def test_loads_a_pe_rank_checkpoint_or_a_plain_llm(tiny_checkpoint, tiny_dirs):
-    assert is_pe_rank_checkpoint(str(tiny_checkpoint))
-    assert not is_pe_rank_checkpoint(str(tiny_dirs.llm))
     for path in (tiny_checkpoint, tiny_dirs.llm):
         ranker = build_reranker("listwise-text", model_path=str(path), device="cpu", max_new_tokens=4)
         (result,) = ranker.rerank([make_request("q", 3)])

@@ -12,7 +12,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from perank.families.llm_layerwise.reranker import LLMLayerwiseReranker
-from perank.families.llm_yes_no.inputs import encode_pairs
+from perank.ranking.decoder_pair_inputs import encode_pairs
 from perank.ranking.registry import build_reranker
 from perank.types import InputError
 
@@ -95,7 +95,7 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="head_type 'complex' is not implemented here"):
         LLMLayerwiseReranker(str(variant("complex", head_type="complex")), device="cpu")
-    with pytest.raises(InputError, match="no start_layer"):
+    with pytest.raises(InputError, match="nostart: cannot load this causal LM"):  # no start_layer: a plain MiniCPM
         LLMLayerwiseReranker(str(_without_start(tmp_path)), device="cpu")
     short = variant("short")
     state = load_file(str(short / "model.safetensors"))
@@ -105,7 +105,7 @@ def test_bad_checkpoints(tmp_path: Path) -> None:
         LLMLayerwiseReranker(str(short), device="cpu")
     with pytest.raises(InputError, match="trust_remote_code"):
         LLMLayerwiseReranker(str(TINY), device="cpu", trust_remote_code=True)  # FlagEmbedding's code: not here
-    with pytest.raises(InputError, match="not a model folder nor a hub id"):
+    with pytest.raises(InputError, match="folder: no such model folder"):
         LLMLayerwiseReranker(str(tmp_path / "absent" / "folder"), device="cpu")
 
 
@@ -116,3 +116,16 @@ def _without_start(tmp_path: Path) -> Path:
     del config["start_layer"]
     (folder / "config.json").write_text(json.dumps(config))
     return folder
+
+
+def test_compute_score_leaves_the_ranker_as_it_was(rankers: dict) -> None:
+    """Several cutoffs are read without changing the ranker for the call, and ranking's statistics carry no
+    per-layer scores (they are scores, not accounting)."""
+    ranker = rankers[(512, "left")]
+    state = dict(vars(ranker))
+    ranker.compute_score(PAIRS[:3], cutoff_layers=[2, 3])
+    assert vars(ranker) == state
+    result = ranker.rank(PAIRS[0][0], [p for _, p in PAIRS[:3]])
+    assert not [key for key in result.stats if key.startswith("layer_")]
+    expected = sorted(ranker.compute_score([(PAIRS[0][0], p) for _, p in PAIRS[:3]]), reverse=True)
+    assert [c.score for c in result.candidates] == pytest.approx(expected, abs=1e-6)

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from perank.backends.hf_lm import HFLanguageModel
 from perank.backends.lm import LanguageModel
-from perank.families.llm_yes_no.inputs import PromptLayout, encode_pairs
 from perank.families.llm_yes_no.reranker import LLMYesNoReranker
+from perank.ranking.decoder_pair_inputs import PromptLayout, encode_pairs
 from perank.ranking.registry import build_reranker
 from perank.types import Candidate, InputError, Query, Request
 
@@ -102,13 +101,13 @@ def test_bad_input(rankers: dict) -> None:
             ranker.compute_score(bad)
     assert ranker.compute_score([]) == []
     with pytest.raises(InputError, match="padding_side 'middle'"):
-        LLMYesNoReranker(lm=HFLanguageModel(ranker.llm, ranker.tokenizer), padding_side="middle")
+        LLMYesNoReranker(lm=ranker.lm, padding_side="middle")
     with pytest.raises(InputError, match="no option 'llm'"):  # a loaded model comes as lm=, one handle
-        build_reranker("llm-yes-no", llm=ranker.llm)
+        build_reranker("llm-yes-no", llm=ranker.lm.model)
     with pytest.raises(InputError, match="option lm=.*expected LanguageModel"):
-        build_reranker("llm-yes-no", lm=ranker.llm)
+        build_reranker("llm-yes-no", lm=ranker.lm.model)
     with pytest.raises(InputError, match="prompt: empty"):
-        LLMYesNoReranker(lm=HFLanguageModel(ranker.llm, ranker.tokenizer), prompt=" ")
+        LLMYesNoReranker(lm=ranker.lm, prompt=" ")
     with pytest.raises(InputError, match="batch_sise"):
         build_reranker("bge-reranker-gemma", model_path=str(TINY), batch_sise=4)
     with pytest.raises(InputError, match="nobody/absent-reranker"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_tiny_model
 
 from perank.backends.hf_lm import HFLanguageModel
 from perank.backends.lm import CAUSAL_LM_CAPABILITIES, Capability, LanguageModel, Sampling
@@ -86,3 +87,57 @@ def test_require_names_the_family_and_the_missing_capability(tiny_lm: LanguageMo
 def test_a_family_refuses_a_handle_without_what_it_needs(tiny_lm: LanguageModel, family: str) -> None:
     with pytest.raises(InputError, match=f"^{family} needs loglik, next_token_logits; the language model a-server"):
         build_reranker(family, lm=GenerationOnly(tiny_lm.tokenizer))
+
+
+# ------------------------------------------------------------------------------------------ the other sources
+
+LAYERWISE = Path(__file__).parent / "fixtures" / "peers" / "minicpm-layerwise-tiny"
+
+
+def test_a_layerwise_checkpoint_gives_the_layer_scores_backend(tiny_lm: LanguageModel) -> None:
+    from perank.backends.layerwise_lm import LayerwiseLanguageModel
+
+    lm = LanguageModel.from_pretrained(LAYERWISE, device="cpu", dtype="float32")
+    assert isinstance(lm, LayerwiseLanguageModel)
+    assert lm.describe()["capabilities"] == ["layer_scores"]
+    assert lm.scored_layers() == range(1, 5)
+    rows = [lm.encode("A: fleas\nB: they live months", special=False), lm.encode("A: x\nB: y", special=False)]
+    two, four = lm.layer_scores(rows, [2, 4])
+    assert lm.layer_scores(rows, [4], padding_side="right", pad_to_multiple_of=8)[0] == pytest.approx(four, abs=1e-5)
+    assert lm.layer_scores(rows[:1], [2])[0] == pytest.approx(two[:1], abs=1e-5)  # padding changes nothing
+    with pytest.raises(InputError, match=r"layers \[4, 2\]: expected sorted"):
+        lm.layer_scores(rows, [4, 2])
+    with pytest.raises(InputError, match="^llm-pointwise needs loglik, next_token_logits; the language model .*tiny"):
+        build_reranker("llm-pointwise", lm=lm)
+    with pytest.raises(InputError, match="^llm-yes-no needs next_token_logits"):
+        build_reranker("llm-yes-no", lm=lm)
+    with pytest.raises(InputError, match="^llm-layerwise needs layer_scores; the language model .* has none"):
+        build_reranker("llm-layerwise", lm=tiny_lm)
+    with pytest.raises(InputError, match="has no layer_scores$"):
+        tiny_lm.layer_scores(rows, [1])
+
+
+def test_a_pe_rank_checkpoint_gives_its_decoder(tiny_dirs, tmp_path: Path) -> None:
+    """The handle of a PE-Rank checkpoint is the LLM pe-rank itself loads (the same loader), LoRA merged."""
+    from peft import LoraConfig, get_peft_model
+
+    from perank.families.pe_rank.checkpoint import load_pe_rank
+
+    model = build_tiny_model(tiny_dirs, seed=3)
+    model.llm = get_peft_model(model.llm, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.llm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.2)
+    model.save_pretrained(tmp_path / "pe-rank")
+    lm = LanguageModel.from_pretrained(tmp_path / "pe-rank", device="cpu", dtype="float32")
+    assert isinstance(lm, HFLanguageModel) and not hasattr(lm.model, "peft_config")
+    assert lm.describe()["capabilities"] == ["generate", "loglik", "next_token_logits"]
+    assert "<RANK>" in lm.tokenizer.get_vocab()  # the checkpoint's tokenizer
+    merged = model.llm.merge_and_unload().state_dict()
+    pe_rank = load_pe_rank(tmp_path / "pe-rank", dtype=torch.float32).llm.state_dict()
+    for key, value in lm.model.state_dict().items():
+        torch.testing.assert_close(value, pe_rank[key])
+        torch.testing.assert_close(value, merged[key])
+    assert len(lm.generate(["fleas"], 2).texts) == 1

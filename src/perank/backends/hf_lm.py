@@ -12,6 +12,9 @@ column, with position ids counted from each prompt's first real token (padding c
 - :meth:`HFLanguageModel.generate`: one ``generate`` call for a batch of prompt strings, greedy unless a
   sampling temperature is given (then seeded, inside a forked RNG so the caller's random state is untouched);
   each row's generated length counts the tokens up to and including its first end-of-sequence token.
+
+:class:`LocalLanguageModel` is what every in-process backend shares (a torch module: device, dtype, eval mode);
+the layerwise reranker's backend (:mod:`perank.backends.layerwise_lm`) builds on it too.
 """
 
 from __future__ import annotations
@@ -25,21 +28,23 @@ import torch
 from torch import Tensor, nn
 
 from perank.backends.lm import CAUSAL_LM_CAPABILITIES, Capability, Generated, LanguageModel, Sampling
+from perank.backends.padding import pad_rows
 from perank.backends.runtime import eval_mode
 
 
-class HFLanguageModel(LanguageModel):
-    """A transformers causal LM and its tokenizer; ``attention`` is the kernel it was loaded with (None: not
-    known, e.g. a model given already loaded)."""
+class LocalLanguageModel(LanguageModel):
+    """A torch module in this process and its tokenizer: what every in-process backend shares (where it runs,
+    in what dtype, eval mode around reads); ``attention`` is the kernel it was loaded with (None: not known, e.g.
+    a model given already loaded)."""
 
     def __init__(
         self,
         model: nn.Module,
         tokenizer: Any,
         *,
-        name: str | None = None,
-        attention: str | None = None,
-        capabilities: frozenset[Capability] = CAUSAL_LM_CAPABILITIES,
+        name: str | None,
+        attention: str | None,
+        capabilities: frozenset[Capability],
     ) -> None:
         super().__init__(
             tokenizer,
@@ -48,10 +53,6 @@ class HFLanguageModel(LanguageModel):
         )
         self.model = model
         self.attention = attention
-        eos = model.generation_config.eos_token_id if getattr(model, "generation_config", None) else None
-        if eos is None:
-            eos = tokenizer.eos_token_id
-        self.eos_ids = set(eos) if isinstance(eos, list) else ({int(eos)} if eos is not None else set())
 
     @property
     def device(self) -> torch.device:
@@ -75,21 +76,30 @@ class HFLanguageModel(LanguageModel):
         value = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
+
+class HFLanguageModel(LocalLanguageModel):
+    """A transformers causal LM and its tokenizer (see the module docstring for the reads)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        *,
+        name: str | None = None,
+        attention: str | None = None,
+        capabilities: frozenset[Capability] = CAUSAL_LM_CAPABILITIES,
+    ) -> None:
+        super().__init__(model, tokenizer, name=name, attention=attention, capabilities=capabilities)
+        eos = model.generation_config.eos_token_id if getattr(model, "generation_config", None) else None
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self.eos_ids = set(eos) if isinstance(eos, list) else ({int(eos)} if eos is not None else set())
+
     def pad_left(self, rows: Sequence[Sequence[int]]) -> dict[str, Tensor]:
         """``input_ids``, ``attention_mask`` and ``position_ids`` for left-padded ``rows``."""
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for b, row in enumerate(rows):
-            if row:
-                ids[b, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
-                mask[b, width - len(row) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return {
-            "input_ids": ids.to(self.device),
-            "attention_mask": mask.to(self.device),
-            "position_ids": positions.to(self.device),
-        }
+        batch = pad_rows(rows, self.pad_id, side="left")
+        batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return {k: v.to(self.device) for k, v in batch.items()}
 
     def _logits(self, batch: dict[str, Tensor], keep: int) -> Tensor:
         """Float32 logits of the last ``keep`` positions."""

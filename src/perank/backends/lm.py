@@ -2,9 +2,9 @@
 
 Every LLM family used to load its model its own way and wrap it in a helper of its own. A
 :class:`LanguageModel` is the one object they share now. It is built from a name
-(:meth:`LanguageModel.from_pretrained`: a packaged alias, hub id, folder or LoRA adapter folder) or around objects
-already loaded (:class:`perank.backends.hf_lm.HFLanguageModel`), holds the tokenizer, and says where and how it runs
-(:meth:`LanguageModel.describe`).
+(:meth:`LanguageModel.from_pretrained`: a packaged alias, hub id, folder, LoRA adapter folder, PE-Rank checkpoint
+or layerwise reranker checkpoint) or around objects already loaded (:class:`perank.backends.hf_lm.HFLanguageModel`),
+holds the tokenizer, and says where and how it runs (:meth:`LanguageModel.describe`).
 
 The interface is in token ids and strings, never in a framework's tensors of the model's inside, so another
 backend (vLLM, a server) can implement it without a family changing: a backend subclasses
@@ -12,7 +12,7 @@ backend (vLLM, a server) can implement it without a family changing: a backend s
 the capabilities it needs and calls :meth:`LanguageModel.require` when it is built, so a handle without one is
 refused there by name, not deep inside the first batch; a read a backend does not override says the same.
 :mod:`perank.backends.hf_lm` is the transformers backend, with ``next_token_logits``, ``loglik`` and
-``generate``.
+``generate``; :mod:`perank.backends.layerwise_lm` serves ``layer_scores`` from a layerwise MiniCPM reranker.
 """
 
 from __future__ import annotations
@@ -88,20 +88,22 @@ class LanguageModel:
         *,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        base: str | None = None,
         trust_remote_code: bool = False,
     ) -> LanguageModel:
-        """A transformers causal LM from a packaged alias (``smollm2``), hub id, model folder or LoRA adapter
-        folder (its base loaded and the adapter merged) on ``device`` (default: CUDA when there is one) in
-        ``dtype`` (default: the device's), in eval mode. A model that cannot be found is an InputError naming it."""
-        from perank.backends.hf_lm import HFLanguageModel
-        from perank.backends.lm_loading import load_causal_lm
-        from perank.backends.runtime import default_attn_implementation, parse_dtype, resolve_device
+        """The model named by a packaged alias (``smollm2``), hub id or folder, on ``device`` (default: CUDA when
+        there is one) in ``dtype`` (default: the device's), in eval mode; what the folder holds picks the
+        backend (:func:`perank.backends.lm_sources.load_language_model`): a causal LM, a LoRA adapter (its base
+        loaded and the adapter merged), a PE-Rank checkpoint (its decoder LLM) or a layerwise reranker (the
+        ``layer_scores`` backend). ``base`` replaces the base model an adapter or checkpoint names. A model that
+        cannot be found is an InputError naming it."""
+        from perank.backends.lm_sources import load_language_model
+        from perank.backends.runtime import parse_dtype, resolve_device
 
         target = device if isinstance(device, torch.device) else resolve_device(device)
-        model, tokenizer = load_causal_lm(
-            str(name_or_path), device=target, dtype=parse_dtype(dtype), trust_remote_code=trust_remote_code
+        return load_language_model(
+            str(name_or_path), device=target, dtype=parse_dtype(dtype), base=base, trust_remote_code=trust_remote_code
         )
-        return HFLanguageModel(model, tokenizer, name=str(name_or_path), attention=default_attn_implementation(target))
 
     # -- what a family may ask, and what the run records
 
@@ -219,3 +221,20 @@ class LanguageModel:
         """Generate for every prompt string at once. Chat-template prompts already carry their special tokens
         (``add_special_tokens=False``); a raw text prompt wants the tokenizer's (e.g. BOS)."""
         raise self._lacks(Capability.GENERATE)
+
+    def scored_layers(self) -> range:
+        """The layers :meth:`layer_scores` reads (a layerwise reranker's ``start_layer`` to its last layer)."""
+        raise self._lacks(Capability.LAYER_SCORES)
+
+    def layer_scores(
+        self,
+        rows: Sequence[Sequence[int]],
+        layers: Sequence[int],
+        *,
+        padding_side: str = "left",
+        pad_to_multiple_of: int = 1,
+    ) -> list[list[float]]:
+        """For each of ``layers`` (sorted, within :meth:`scored_layers`), that layer's head score at each row's
+        last real token, in one pass up to the largest layer; the rows are padded on ``padding_side`` to a
+        multiple of ``pad_to_multiple_of``, as a tokenizer pads them (FlagEmbedding's exact inputs)."""
+        raise self._lacks(Capability.LAYER_SCORES)

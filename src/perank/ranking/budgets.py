@@ -120,13 +120,3 @@ def special_tokens(tokenizer: Any) -> int:
     """How many special tokens the tokenizer adds around one text ([CLS] and [SEP]: 2), to turn a model's
     ``max_length`` (special tokens included) into a text budget."""
     return int(tokenizer.num_special_tokens_to_add())
-
-
-def context_length(llm: Any, tokenizer: Any) -> int | None:
-    """The most positions a causal LM takes (its config's ``max_position_embeddings``, else the tokenizer's
-    ``model_max_length`` when it is a real number); None when neither says."""
-    value = getattr(getattr(llm, "config", None), "max_position_embeddings", None)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return limit if isinstance(limit, int) and 0 < limit < 10**9 else None

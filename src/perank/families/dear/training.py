@@ -203,25 +203,23 @@ class ListwiseSFTTrainer(Trainer):
 
 def load_for_training(model_args: ModelArguments, training_args: TrainingArguments) -> tuple[Any, Any]:
     """The base LLM (fp32 unless bf16/fp16 training) and its tokenizer; a missing model is named."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from perank.backends.resolve import resolve_model
+    from perank.backends.lm_loading import causal_lm_weights, load_tokenizer
 
     name = model_args.model_name_or_path
     dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32
+    remote = model_args.trust_remote_code
     try:
-        source = resolve_model(name)
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
-        llm = AutoModelForCausalLM.from_pretrained(
-            source,
-            dtype=dtype,
-            attn_implementation=model_args.attn_implementation or "sdpa",
-            trust_remote_code=model_args.trust_remote_code,
-        )
-    except (OSError, FileNotFoundError) as exc:
+        tokenizer = load_tokenizer(name, trust_remote_code=remote)
+    except OSError as exc:  # FileNotFoundError too: a packaged alias whose package is missing
         raise InputError(
             f"--model_name_or_path {name}: cannot load this causal LM ({str(exc).splitlines()[0]})"
         ) from exc
+    try:
+        llm = causal_lm_weights(
+            name, dtype=dtype, attn=model_args.attn_implementation or "sdpa", trust_remote_code=remote
+        )
+    except InputError as exc:
+        raise InputError(f"--model_name_or_path {exc}") from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return llm, tokenizer

@@ -4,7 +4,7 @@ This is PE-Rank's uncompressed baseline (the paper's "RankMistral"): the passage
 prompt and the LLM writes ``[4] > [2] > ...``, which :func:`perank.ranking.parsing.parse_permutation` turns into a
 permutation (repairs counted). ``model_path`` is either a PE-Rank checkpoint (its LLM and tokenizer are used,
 so the comparison with ``pe-rank`` is on the same weights) or a plain causal LM name/alias/folder
-(``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``).
+(``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``): :meth:`LanguageModel.from_pretrained` reads either.
 
 Batching and windows are as in ``pe-rank``: the k-th sliding window of every query of a batch is generated
 in one left-padded, greedy ``generate`` call (:class:`perank.ranking.generative.GenerativeWindowReranker`, shared
@@ -18,9 +18,7 @@ from typing import Any
 
 import torch
 
-from perank.backends.hf_lm import HFLanguageModel
 from perank.backends.lm import LanguageModel
-from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.registry import register
@@ -28,30 +26,6 @@ from perank.ranking.window import QueryState
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)
-
-
-def load_lm(
-    model_path: str,
-    *,
-    device: str | None,
-    dtype: str | torch.dtype | None,
-    model_base: str | None = None,
-    trust_remote_code: bool = False,
-) -> LanguageModel:
-    """The LLM of a PE-Rank checkpoint (so both families compare on the same weights), or a causal LM loaded by
-    :meth:`LanguageModel.from_pretrained`."""
-    from perank.families.pe_rank.checkpoint import is_pe_rank_checkpoint, load_pe_rank
-
-    if is_pe_rank_checkpoint(model_path):
-        model = load_pe_rank(
-            model_path,
-            model_base=model_base,
-            device=resolve_device(device),
-            dtype=parse_dtype(dtype),
-            trust_remote_code=trust_remote_code,
-        )
-        return HFLanguageModel(model.llm, model.tokenizer, name=model_path)
-    return LanguageModel.from_pretrained(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 @register("listwise-text")
@@ -90,11 +64,11 @@ class ListwiseTextReranker(GenerativeWindowReranker):
         if lm is None:
             from perank.families.pe_rank.reranker import default_model_path
 
-            lm = load_lm(
+            lm = LanguageModel.from_pretrained(
                 default_model_path(model_path),
                 device=device,
                 dtype=dtype,
-                model_base=model_base,
+                base=model_base,
                 trust_remote_code=trust_remote_code,
             )
         lm.require(self.NEEDS, self.name)

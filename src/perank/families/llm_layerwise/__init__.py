@@ -1,6 +1,8 @@
 """The layerwise LLM family (``--reranker llm-layerwise``, alias ``bge-reranker-minicpm-layerwise``).
 
-- :mod:`.modeling`: MiniCPM's forward pass with one score head per layer (no remote code needed);
-- :mod:`.loading`: the published checkpoint layout (or its own code with ``trust_remote_code``);
-- :mod:`.reranker`: the registered pointwise reranker (inputs shared with ``llm-yes-no``).
+- :mod:`.reranker`: the registered pointwise reranker: which layer's head ranks, FlagEmbedding's
+  ``compute_score`` over several cutoffs (inputs shared with ``llm-yes-no``, :mod:`perank.ranking.decoder_pairs`).
+
+The model is a language-model handle with ``layer_scores`` (:mod:`perank.backends.layerwise_lm`: the published
+checkpoint layout in perank's own MiniCPM forward, or its own code with ``trust_remote_code``).
 """

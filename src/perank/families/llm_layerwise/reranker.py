@@ -3,7 +3,9 @@
 bge-reranker-v2-minicpm-layerwise scores a pair from the hidden state after a chosen number of layers (a
 "cutoff"): the shared final RMSNorm, then that layer's own ``Linear(hidden, 1)`` head, read at the last real
 token (FlagEmbedding's ``LayerWiseFlagLLMReranker``; the vocabulary's 'Yes' logit is not used). Fewer layers
-are faster and somewhat worse. Inputs are the yes/no family's (:mod:`perank.families.llm_yes_no.inputs`).
+are faster and somewhat worse. Inputs are the yes/no family's (:mod:`perank.ranking.decoder_pair_inputs`). The model
+is read through the language-model handle's ``layer_scores`` (:mod:`perank.backends.layerwise_lm`, perank's own
+MiniCPM forward); a handle without it (a plain causal LM) is refused by name.
 
 Ranking uses one cutoff (``cutoff_layer``, default the last layer). ``compute_score(pairs, cutoff_layers=[...])``
 runs the forward pass once, up to the largest cutoff, and returns one list per layer (a flat list for one), as
@@ -22,13 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
 
+from perank.backends.lm import Capability, LanguageModel
 from perank.backends.runtime import parse_dtype, resolve_device
-from perank.families.llm_layerwise.loading import load_layerwise
-from perank.families.llm_yes_no.inputs import last_token
-from perank.families.llm_yes_no.reranker import DecoderPairScorer
-from perank.ranking.pointwise import Pairs, PairScores
+from perank.ranking.decoder_pair_inputs import PAD_MULTIPLE
+from perank.ranking.decoder_pairs import DecoderPairScorer
+from perank.ranking.pointwise import PairScores, length_sorted_batches
 from perank.ranking.registry import register
 from perank.types import InputError
 
@@ -39,12 +40,18 @@ DEFAULT_MODEL = "BAAI/bge-reranker-v2-minicpm-layerwise"
 
 @register("llm-layerwise", "bge-reranker-minicpm-layerwise")
 class LLMLayerwiseReranker(DecoderPairScorer):
-    """Scores each pair with one layer's head of a layerwise MiniCPM reranker (see the module docstring)."""
+    """Scores each pair with one layer's head of a layerwise MiniCPM reranker (see the module docstring).
+
+    ``lm`` (a loaded handle with ``layer_scores``) is used instead of loading ``model_path``.
+    """
+
+    NEEDS = frozenset({Capability.LAYER_SCORES})
 
     def __init__(
         self,
         model_path: str = DEFAULT_MODEL,
         *,
+        lm: LanguageModel | None = None,
         device: str | None = None,
         dtype: str | None = None,
         batch_size: int = 128,
@@ -55,18 +62,20 @@ class LLMLayerwiseReranker(DecoderPairScorer):
         cutoff_layer: int | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        self.device = resolve_device(device)
-        self.dtype = parse_dtype(dtype) or (torch.float16 if self.device.type == "cuda" else torch.float32)
-        self.model_path = str(model_path)
-        self.llm, self.tokenizer = load_layerwise(
-            self.model_path, device=self.device, dtype=self.dtype, trust_remote_code=trust_remote_code
-        )
-        self.start_layer = int(self.llm.config.start_layer)
-        self.num_layers = int(self.llm.config.num_hidden_layers)
+        if lm is None:
+            target = resolve_device(device)
+            precision = parse_dtype(dtype) or (torch.float16 if target.type == "cuda" else torch.float32)
+            lm = LanguageModel.from_pretrained(
+                model_path, device=target, dtype=precision, trust_remote_code=trust_remote_code
+            )
+        lm.require(self.NEEDS, self.name)
+        self.lm = lm
+        self.model_path = lm.name
+        layers = lm.scored_layers()
+        self.start_layer, self.num_layers = layers.start, layers.stop - 1
         if cutoff_layer is not None and not self.start_layer <= cutoff_layer <= self.num_layers:
             raise InputError(f"cutoff_layer {cutoff_layer}: must be between {self.start_layer} and {self.num_layers}")
         self.cutoff_layer = int(cutoff_layer) if cutoff_layer is not None else self.num_layers
-        self.active_cutoffs = [self.cutoff_layer]
         self.setup_inputs(
             batch_size=batch_size,
             max_length=max_length,
@@ -80,7 +89,7 @@ class LLMLayerwiseReranker(DecoderPairScorer):
             "reranker": self.name,
             "model_path": self.model_path,
             "cutoff_layer": self.cutoff_layer,
-            "dtype": str(self.dtype).removeprefix("torch."),
+            "dtype": self.lm.runtime().get("dtype"),
             **self.input_description(),
         }
 
@@ -99,16 +108,13 @@ class LLMLayerwiseReranker(DecoderPairScorer):
             )
         return kept
 
-    def batch_scores(self, batch: dict[str, Tensor]) -> list[list[float]]:
-        per_layer = self.llm.layer_scores(batch["input_ids"], batch["attention_mask"], self.active_cutoffs)
-        return [last_token(scores, batch["attention_mask"]).float().cpu().tolist() for scores in per_layer]
+    def row_scores(self, rows: list[list[int]]) -> list[float]:
+        """The ranking score: :attr:`cutoff_layer`'s head."""
+        return self.layer_scores(rows, [self.cutoff_layer])[0]
 
-    def score_batch(self, pairs: list[tuple[str, str]]) -> PairScores:
-        encoded, heads = self.scores_with_backoff(pairs)
-        counts = {"truncated_passages": [1.0 if e.truncated else 0.0 for e in encoded]}
-        if len(heads) > 1:  # compute_score with several cutoffs: every layer's scores travel as counts
-            counts |= {f"layer_{layer}": scores for layer, scores in zip(self.active_cutoffs, heads)}
-        return PairScores(scores=heads[-1], tokens=[len(e.input_ids) for e in encoded], counts=counts)
+    def layer_scores(self, rows: list[list[int]], layers: list[int]) -> list[list[float]]:
+        """Each of ``layers``' head scores of the pairs' token ids, in one pass up to the largest."""
+        return self.lm.layer_scores(rows, layers, padding_side=self.padding_side, pad_to_multiple_of=PAD_MULTIPLE)
 
     def compute_score(
         self,
@@ -116,21 +122,19 @@ class LLMLayerwiseReranker(DecoderPairScorer):
         normalize: bool = False,
         cutoff_layers: int | Sequence[int] | None = None,
     ) -> list[float] | list[list[float]]:
-        """FlagEmbedding's ``compute_score``: one list of scores per cutoff layer, or a flat list for one."""
+        """FlagEmbedding's ``compute_score``: one list of scores per cutoff layer, or a flat list for one.
+
+        The pairs are batched by length as ranking batches them, each batch read once up to the largest cutoff.
+        """
         layers = self.check_cutoffs(cutoff_layers) if cutoff_layers is not None else [self.cutoff_layer]
-        if len(layers) == 1:
-            previous, self.active_cutoffs = self.active_cutoffs, layers
-            try:
-                return super().compute_score(pairs, normalize=normalize)
-            finally:
-                self.active_cutoffs = previous
         items = self.fitted_pairs(pairs)
-        if not items:
-            return [[] for _ in layers]
-        previous, self.active_cutoffs = self.active_cutoffs, layers
-        try:
-            out = self._checked(self.score_pairs(Pairs.from_tuples(items)), len(items), "compute_score")
-        finally:
-            self.active_cutoffs = previous
-        per_layer = [out.counts[f"layer_{layer}"] for layer in layers]
-        return [self.normalize_scores(s) if normalize else s for s in per_layer]
+        per_layer: list[list[float]] = [[0.0] * len(items) for _ in layers]
+        for index in length_sorted_batches([len(q) + len(p) for q, p in items], self.batch_size):
+            _, heads = self.scores_with_backoff([items[i] for i in index], lambda rows: self.layer_scores(rows, layers))
+            for out, scores in zip(per_layer, heads):
+                for i, score in zip(index, scores):
+                    out[i] = score
+        for scores in per_layer:
+            self._checked(PairScores(scores), len(items), "compute_score")
+        per_layer = [self.normalize_scores(s) if normalize else s for s in per_layer]
+        return per_layer[0] if len(layers) == 1 else per_layer

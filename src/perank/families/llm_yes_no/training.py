@@ -1,12 +1,12 @@
 """``--family llm-yes-no``: FlagEmbedding's LLM reranker fine-tuning (bge-reranker-v2-gemma) on the shared path.
 
-Each training example is a query group (:mod:`perank.training.pairs`, the JSONL the cross-encoder runner reads):
-one positive and ``group_size - 1`` negatives. Every pair is laid out as the ``llm-yes-no`` reranker reads it
-(:mod:`.inputs`: ``A: q / B: p / prompt``, query cut to ``query_max_len``, passage to ``passage_max_len``), left
-padded, and scored by the 'Yes' logit at the last token; the loss is the group cross-entropy with the positive
-first (FlagEmbedding's ``AbsRerankerModel``; the OR TokenLoss is the same). By default the LLM is trained through
-LoRA adapters (r 32, alpha 64 on q/k/v/o, FlagEmbedding's bge-reranker-v2-gemma recipe); ``--lora_enable False``
-trains it fully.
+Each training example is a query group (:mod:`perank.training.pairs`, the JSONL the cross-encoder runner reads): one
+positive and ``group_size - 1`` negatives. Every pair is laid out as the ``llm-yes-no`` reranker reads it
+(:mod:`perank.ranking.decoder_pair_inputs`: ``A: q / B: p / prompt``, query cut to ``query_max_len``, passage to
+``passage_max_len``), left padded, and scored by the 'Yes' logit at the last token; the loss is the group
+cross-entropy with the positive first (FlagEmbedding's ``AbsRerankerModel``; the OR TokenLoss is the same). By
+default the LLM is trained through LoRA adapters (r 32, alpha 64 on q/k/v/o, FlagEmbedding's bge-reranker-v2-gemma
+recipe); ``--lora_enable False`` trains it fully.
 
 The model the Trainer holds is the (peft-wrapped) causal LM itself and the loss lives in ``compute_loss``, so each
 save is a plain peft adapter folder (``adapter_config.json`` naming the base) or a plain model folder, with the
@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 from transformers import Trainer
 
-from perank.families.llm_yes_no.inputs import DEFAULT_PROMPT, PromptLayout, encode_pairs, pad_batch
 from perank.families.llm_yes_no.reranker import yes_logits, yes_token_id
+from perank.ranking.decoder_pair_inputs import DEFAULT_PROMPT, PromptLayout, encode_pairs, pad_batch
 from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 from perank.training.group_loss import group_loss
@@ -106,18 +106,18 @@ class YesNoTrainer(Trainer):
 def load_for_training(model_args: ModelArguments) -> tuple[torch.nn.Module, Any]:
     """The causal LM in fp32 (mixed precision is the Trainer's), LoRA-wrapped unless ``--lora_enable False``,
     and its tokenizer (a pad token set to eos when it has none)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from perank.backends.lm_loading import causal_lm_weights, load_tokenizer
     from perank.backends.resolve import resolve_model
     from perank.training.lora import apply_lora
 
     source = resolve_model(model_args.model_name_or_path)
     remote = model_args.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
-        extra = {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, trust_remote_code=remote, **extra)
-    except OSError as exc:
+        tokenizer = load_tokenizer(source, trust_remote_code=remote)
+        model = causal_lm_weights(
+            source, dtype=torch.float32, attn=model_args.attn_implementation or None, trust_remote_code=remote
+        )
+    except (OSError, InputError) as exc:
         raise InputError(f"--model_name_or_path {model_args.model_name_or_path}: cannot load a causal LM") from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -8,9 +8,11 @@
   (liuqi6777/pe-rank-mistral-jina);
 - ``projector.bin`` alone: a stage-1 (alignment) output beside a base model.
 
-The three released layouts, and the key renaming they need, are read by :mod:`perank.families.pe_rank.released`;
-this module only tells the layouts apart and finds the folder (local path, packaged alias or hub id). A missing
-required file is a :class:`FileNotFoundError` naming it.
+Every layout's LLM is loaded by :mod:`perank.backends.pe_rank_backbone` (which also tells the layouts apart), the
+loader :meth:`perank.backends.lm.LanguageModel.from_pretrained` uses for a PE-Rank folder; the encoder and projector
+of the released layouts are read by :mod:`perank.families.pe_rank.released`. This module only dispatches and finds
+the folder (local path, packaged alias or hub id). A missing required file is a :class:`FileNotFoundError` naming
+it.
 """
 
 from __future__ import annotations
@@ -20,17 +22,12 @@ from pathlib import Path
 
 import torch
 
+from perank.backends.pe_rank_backbone import ADAPTER_CONFIG, LLM_CONFIG, PROJECTOR_BIN, pe_rank_layout
 from perank.backends.resolve import resolve_model
 from perank.backends.runtime import default_attn_implementation, default_dtype
 from perank.backends.weights import check_weight_files
 from perank.families.pe_rank.model import CONFIG_NAME, PERankModel
-from perank.families.pe_rank.released import (
-    ADAPTER_CONFIG,
-    LLM_CONFIG,
-    PROJECTOR_BIN,
-    load_released,
-    released_format,
-)
+from perank.families.pe_rank.released import load_released
 
 logger = logging.getLogger(__name__)
 
@@ -41,27 +38,15 @@ def checkpoint_format(path: str | Path) -> str:
     Raises :class:`FileNotFoundError` naming the files that were looked for when the folder is none of them.
     """
     path = Path(path)
-    if (path / CONFIG_NAME).exists():
-        return "perank"
-    fmt = released_format(path)
+    fmt = pe_rank_layout(path)
     if fmt is not None:
         return fmt
+    if (path / ADAPTER_CONFIG).exists():  # meant as the original's LoRA output: loading names its missing files
+        return "released-lora"
     raise FileNotFoundError(
         f"{path}: not a PE-Rank checkpoint; expected {CONFIG_NAME} (perank format), {ADAPTER_CONFIG} (LoRA), "
         f"{LLM_CONFIG} with encoder_name plus weights (full) or {PROJECTOR_BIN} (projector-only)"
     )
-
-
-def is_pe_rank_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` is a local folder in one of the PE-Rank checkpoint layouts."""
-    local = Path(path)
-    if not local.is_dir():
-        return False
-    try:
-        checkpoint_format(local)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def load_pe_rank(
@@ -79,7 +64,7 @@ def load_pe_rank(
     """A ready :class:`PERankModel` (eval mode) from a local folder or a hub id of any supported layout.
 
     ``encoder_*`` override (or, for a projector-only folder without config, supply) the encoder settings;
-    ``model_base`` overrides the base LLM of a LoRA or projector-only checkpoint.
+    ``model_base`` overrides the base LLM of a LoRA or projector-only checkpoint (perank's or the original's).
     """
     path = _local_folder(path_or_id)
     fmt = checkpoint_format(path)
@@ -88,7 +73,9 @@ def load_pe_rank(
     dtype = dtype or default_dtype(device)
     attn = attn_implementation or default_attn_implementation(device)
     if fmt == "perank":
-        model = PERankModel.from_pretrained(path, device=device, dtype=dtype, attn_implementation=attn)
+        model = PERankModel.from_pretrained(
+            path, device=device, dtype=dtype, attn_implementation=attn, model_base=model_base
+        )
         return model.eval()
     model = load_released(
         path,

@@ -22,6 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from perank.backends.encoder import PassageEncoder, default_pooling
+from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.lm_loading import causal_lm_weights, load_tokenizer
+from perank.backends.pe_rank_backbone import PERANK_CONFIG, load_backbone
 from perank.backends.resolve import resolve_model
 from perank.backends.runtime import default_attn_implementation, default_dtype
 from perank.families.pe_rank.projector import build_projector
@@ -29,7 +32,7 @@ from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN, PromptSpec
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "perank_config.json"
+CONFIG_NAME = PERANK_CONFIG
 PROJECTOR_NAME = "projector.safetensors"
 RELEVANCE_NAME = "relevance.safetensors"
 RELEVANCE_FEATURES = ("none", "cosine")
@@ -120,17 +123,14 @@ class PERankModel(nn.Module):
         seed: int | None = 0,
     ) -> PERankModel:
         """A new model from a base LLM and an encoder, with a freshly initialised projector."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         device = torch.device(device)
         dtype = dtype or default_dtype(device)
-        llm_local = resolve_model(llm_name)
         enc_local = resolve_model(encoder_name)
-        tokenizer = AutoTokenizer.from_pretrained(llm_local, trust_remote_code=trust_remote_code)
-        llm = AutoModelForCausalLM.from_pretrained(
-            llm_local,
+        tokenizer = load_tokenizer(llm_name, trust_remote_code=trust_remote_code)
+        llm = causal_lm_weights(
+            llm_name,
             dtype=dtype,
-            attn_implementation=attn_implementation or default_attn_implementation(device),
+            attn=attn_implementation or default_attn_implementation(device),
             trust_remote_code=trust_remote_code,
         ).to(device)
         encoder = PassageEncoder(
@@ -173,6 +173,11 @@ class PERankModel(nn.Module):
             query_embedding_position=self.config.query_embedding_position,
             query_text=self.config.query_text,
         )
+
+    @property
+    def lm(self) -> HFLanguageModel:
+        """The decoder LLM and tokenizer as a language-model handle (context length, tokenizer helpers)."""
+        return HFLanguageModel(self.llm, self.tokenizer, name=self.config.llm_name)
 
     def decoder(self) -> nn.Module:
         """The LLM body without its vocabulary head (returns final-normed hidden states)."""
@@ -319,45 +324,36 @@ class PERankModel(nn.Module):
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         attn_implementation: str | None = None,
-        merge_lora: bool = True,
+        model_base: str | None = None,
         trainable_lora: bool = False,
     ) -> PERankModel:
-        """Load a folder written by :meth:`save_pretrained` (full, LoRA or projector-only).
+        """Load a folder written by :meth:`save_pretrained` (full, LoRA or projector-only): the LLM through the
+        common loader (:func:`perank.backends.pe_rank_backbone.load_backbone`, the one
+        :meth:`perank.backends.lm.LanguageModel.from_pretrained` uses), then the encoder and projector around it.
+        ``model_base`` replaces the base LLM of a LoRA or projector-only folder; ``trainable_lora`` keeps a LoRA
+        adapter apart and trainable (continued training) instead of merging it.
 
         Released PE-Rank checkpoints (the original's layouts) are read by
         :func:`perank.families.pe_rank.checkpoint.load_pe_rank`, which also dispatches here.
         """
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(path)
         cfg_file = path / CONFIG_NAME
         if not cfg_file.exists():
             raise FileNotFoundError(f"{path}: not a perank checkpoint (missing {CONFIG_NAME})")
         raw = json.loads(cfg_file.read_text())
-        weights = raw.pop("llm_weights", "full")
+        raw.pop("llm_weights", None)
         config = PERankConfig.from_dict(raw)
         device = torch.device(device)
         dtype = dtype or default_dtype(device)
         attn = attn_implementation or default_attn_implementation(device)
-        llm_source = str(path) if weights == "full" else resolve_model(config.llm_name)
-        needed = {"full": ["config.json"], "lora": ["adapter_config.json"], "base": []}[weights]
-        if config.relevance_feature != "none":
-            needed.append(RELEVANCE_NAME)
-        for name in [PROJECTOR_NAME, "tokenizer_config.json", *needed]:
+        needed = [PROJECTOR_NAME] + ([RELEVANCE_NAME] if config.relevance_feature != "none" else [])
+        for name in needed:
             if not (path / name).exists():
                 raise FileNotFoundError(f"{path}: checkpoint is missing {name}")
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-        llm = AutoModelForCausalLM.from_pretrained(
-            llm_source, dtype=dtype, attn_implementation=attn, trust_remote_code=config.trust_remote_code
-        )
-        if weights == "lora":
-            from peft import PeftModel
-
-            llm = PeftModel.from_pretrained(llm, str(path), is_trainable=trainable_lora)
-            if merge_lora and not trainable_lora:
-                llm = llm.merge_and_unload()
-        llm.to(device)
+        backbone = load_backbone(path, "perank", base=model_base, dtype=dtype, attn=attn, trainable_lora=trainable_lora)
+        llm, tokenizer = backbone.llm.to(device), backbone.tokenizer
         encoder = PassageEncoder(
             config.encoder_name,
             pooling=config.encoder_pooling,

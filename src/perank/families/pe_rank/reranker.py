@@ -43,7 +43,7 @@ from perank.families.pe_rank.decoding import DECODE_MODES, PromptPrefix, decode_
 from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
 from perank.families.pe_rank.prompts import window_prompt
-from perank.ranking.budgets import TextBudgets, TokenBudget, context_length
+from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.registry import register
 from perank.ranking.window import QueryState, WindowReranker, share
 from perank.types import InputError, Request
@@ -190,7 +190,7 @@ class PERankReranker(WindowReranker):
         encoder = self.model.encoder
         passage: TokenBudget | None = TokenBudget(encoder.tokenizer, encoder.max_length, truncated_by_model=True)
         if self.spec.mode != "embedding":
-            context = context_length(self.model.llm, self.model.tokenizer)
+            context = self.model.lm.context_length()
             passage = TokenBudget(self.model.tokenizer, max(1, context // self.window_size)) if context else None
         return TextBudgets(query=TokenBudget(self.model.tokenizer, encoder.max_length), passage=passage)
 

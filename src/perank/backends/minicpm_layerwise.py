@@ -1,5 +1,6 @@
-"""The layerwise MiniCPM reranker's forward pass, written here so the published checkpoint loads without its
-remote code (which imports transformers internals that transformers 5 removed).
+"""The layerwise MiniCPM reranker's forward pass (bge-reranker-v2-minicpm-layerwise), written here so the published
+checkpoint loads without its remote code (which imports transformers internals that transformers 5 removed); the
+backend that serves it is :mod:`perank.backends.layerwise_lm`.
 
 The model is MiniCPM (a Llama-like decoder: RMSNorm, RoPE, SwiGLU MLP, grouped-query attention) with three
 scalings of its own: token embeddings times ``scale_emb``, and each residual branch (attention, MLP) times

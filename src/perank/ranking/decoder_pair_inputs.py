@@ -13,8 +13,12 @@ cross-encoder keeps too). ``sep + prompt`` is appended after that, uncut. Batche
 the tokenizer's side, and the score is read at the last real token: column -1 when every row ends with a real
 token (left padding), else position ``mask.sum() - 1``.
 
+This layout is shared by two families (``llm-yes-no``, ``llm-layerwise``) and the yes/no training runner, so it
+lives below them; the pointwise strategy over it is :mod:`perank.ranking.decoder_pairs`.
+
 Transformers 5 tokenizers have no ``prepare_for_model``, so the truncation is done here on ids. The same layout
-is used for training (:mod:`.training`), so a fine-tuned model is scored on the inputs it was trained on.
+is used for training (:mod:`perank.families.llm_yes_no.training`), so a fine-tuned model is scored on the inputs
+it was trained on.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
+
+from perank.backends.padding import pad_rows
 
 #: FlagEmbedding's default prompt (bge-reranker-v2-gemma's model card uses the same)
 DEFAULT_PROMPT = (
@@ -104,21 +109,7 @@ def encode_pairs(
 
 
 def pad_batch(rows: list[list[int]], pad_id: int, padding_side: str) -> dict[str, Tensor]:
-    """``input_ids`` and ``attention_mask`` padded to the longest row rounded up to a multiple of 8."""
-    longest = max(len(r) for r in rows)
-    width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        span = slice(width - len(row), width) if padding_side == "left" else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
-        mask[i, span] = 1
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def last_token(values: Tensor, attention_mask: Tensor) -> Tensor:
-    """``values[:, t]`` at each row's last real token (FlagEmbedding's ``last_logit_pool``)."""
-    if bool((attention_mask[:, -1] == 1).all()):
-        return values[:, -1]
-    last = attention_mask.sum(dim=1) - 1
-    return values[torch.arange(values.shape[0], device=values.device), last.to(values.device)]
+    """``input_ids`` and ``attention_mask`` padded on ``padding_side`` to the longest row rounded up to a multiple
+    of 8 (FlagEmbedding's tokenizer call); the score is read at each row's last real token
+    (:func:`perank.backends.padding.last_real`)."""
+    return pad_rows(rows, pad_id, side=padding_side, multiple=PAD_MULTIPLE)
