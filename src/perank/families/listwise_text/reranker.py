@@ -23,7 +23,6 @@ from perank.backends.lm import LanguageModel
 from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
-from perank.ranking.registry import register
 from perank.ranking.window import QueryState
 from perank.types import InputError
 
@@ -54,7 +53,6 @@ def load_lm(
     return LanguageModel.from_pretrained(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
-@register("listwise-text")
 class ListwiseTextReranker(GenerativeWindowReranker):
     """Listwise reranking by generating a ranking of numbered passages, parsed and repaired.
 
@@ -68,6 +66,8 @@ class ListwiseTextReranker(GenerativeWindowReranker):
     ``parse_repairs_repeated``, ``parse_repairs_out_of_range``, ``parse_repairs_missing`` and
     ``parse_fallbacks`` (answers with no usable identifier).
     """
+
+    name = "listwise-text"
 
     def __init__(
         self,

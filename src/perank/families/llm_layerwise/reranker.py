@@ -29,7 +29,6 @@ from perank.families.llm_layerwise.loading import load_layerwise
 from perank.families.llm_yes_no.inputs import last_token
 from perank.families.llm_yes_no.reranker import DecoderPairScorer
 from perank.ranking.pointwise import Pairs, PairScores
-from perank.ranking.registry import register
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)
@@ -37,9 +36,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "BAAI/bge-reranker-v2-minicpm-layerwise"
 
 
-@register("llm-layerwise", "bge-reranker-minicpm-layerwise")
 class LLMLayerwiseReranker(DecoderPairScorer):
     """Scores each pair with one layer's head of a layerwise MiniCPM reranker (see the module docstring)."""
+
+    name = "llm-layerwise"
 
     def __init__(
         self,

@@ -32,7 +32,6 @@ from perank.families.llm_yes_no.inputs import (
 )
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import PairScores, PointwiseReranker
-from perank.ranking.registry import register
 from perank.types import InputError
 
 DEFAULT_MODEL = "BAAI/bge-reranker-v2-gemma"
@@ -133,7 +132,6 @@ class DecoderPairScorer(PointwiseReranker):
         )
 
 
-@register("llm-yes-no", "bge-reranker-gemma")
 class LLMYesNoReranker(DecoderPairScorer):
     """Scores each pair by the 'Yes' logit of a causal LM (see the module docstring).
 
@@ -141,6 +139,8 @@ class LLMYesNoReranker(DecoderPairScorer):
     FlagEmbedding's exact tensors) is used instead of loading ``model_path``. ``dtype`` defaults to
     float32 (FlagEmbedding's ``use_fp16=False``). ``max_query_length`` defaults to ``max_length * 3 // 4``.
     """
+
+    name = "llm-yes-no"
 
     def __init__(
         self,
