@@ -9,11 +9,15 @@ through the normal ``from_pretrained`` paths, which is what checkpoints and the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+
+from perank.ranking.family import Family
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -104,3 +108,65 @@ def tiny_checkpoint(tiny_dirs: TinyDirs, tmp_path_factory: pytest.TempPathFactor
     path = tmp_path_factory.mktemp("ckpt") / "tiny-pe-rank"
     build_tiny_model(tiny_dirs, seed=1).save_pretrained(path, save_llm=False)
     return path
+
+
+#: tiny checkpoints in the published layouts of the peer families (see fixtures/peers/README.md)
+PEERS = Path(__file__).resolve().parent / "fixtures" / "peers"
+
+
+@dataclass(frozen=True)
+class TinyResources:
+    """The tiny models, as the families' manifests read them to build themselves small
+    (:class:`perank.ranking.family.TinyFixtures`)."""
+
+    encoder_dir: Path
+    peers_dir: Path
+    pe_rank_model: Any
+
+    def language_model(self) -> Any:
+        from perank.backends.hf_lm import HFLanguageModel
+
+        return HFLanguageModel(self.pe_rank_model.llm, self.pe_rank_model.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_fixtures(tiny_dirs: TinyDirs, tiny_model) -> TinyResources:
+    """What a manifest's tiny configuration is given (``entry.tiny(tiny_fixtures)`` -> constructor options)."""
+    return TinyResources(encoder_dir=tiny_dirs.encoder, peers_dir=PEERS, pe_rank_model=tiny_model)
+
+
+@dataclass(frozen=True)
+class LoadedEntryPoint:
+    """An installed package's ``perank.families`` entry point, as :mod:`perank.ranking.catalogue` reads one."""
+
+    name: str
+    family: Family = field(repr=False)
+    value: str = "tests:FAMILY"
+
+    def load(self) -> Family:
+        return self.family
+
+
+@pytest.fixture()
+def install_family(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``install_family(Family(...))``: the family is found as an installed package's would be, through an entry
+    point of the group ``perank.families`` (the lookup faked); the catalogue is rebuilt, and rebuilt again after."""
+    from perank.ranking import catalogue
+
+    installed: list[Family] = []
+    real = catalogue.entry_points
+
+    def entry_points(*, group: str) -> list[Any]:
+        points = list(real(group=group))
+        if group == catalogue.ENTRY_POINT_GROUP:
+            points += [LoadedEntryPoint(family.name, family) for family in installed]
+        return points
+
+    monkeypatch.setattr(catalogue, "entry_points", entry_points)
+
+    def install(*families: Family) -> None:
+        installed.extend(families)
+        catalogue.catalogue.cache_clear()
+
+    yield install
+    catalogue.catalogue.cache_clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import TinyResources
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_contract import TINY
@@ -23,8 +24,8 @@ FUZZ_EXAMPLES = 20
 
 
 @pytest.fixture(scope="module")
-def fixtures(tiny_dirs, tiny_model) -> dict[str, Any]:
-    return {"tiny_dirs": tiny_dirs, "tiny_model": tiny_model}
+def fixtures(tiny_fixtures: TinyResources) -> TinyResources:
+    return tiny_fixtures
 
 
 @pytest.fixture(scope="module")

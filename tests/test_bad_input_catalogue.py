@@ -297,7 +297,7 @@ CASES = [
         "query budget of zero",
         evaluate.main,
         ("--retrieval-results", "{tmp}/c.jsonl", "--max-query-length", "0", *EVAL),
-        "--max-query-length must be at least 1 (tokens), got 0",
+        "max_query_length must be a positive integer (tokens), got 0",
     ),
     Case(
         "query budget for a reranker that reads no query",

@@ -1,61 +1,41 @@
-"""The contract every registered family keeps, checked on each family's tiny configuration.
+"""The contract every registered family keeps, checked on each reranker's tiny configuration.
 
-A new family gets these checks by adding one entry to ``TINY`` (the test below fails for a registered family
-without one): its results are permutations of the candidates with strictly decreasing scores and ranks 1..n;
-0, 1 and fewer-than-a-window candidates work; batch sizes 1 and 8 give the same rankings; ``describe()``
-names the family and its model; the public facade ``perank.Reranker`` reaches it.
+Each family's manifest gives every reranker a tiny configuration (``RerankerEntry(..., tiny=...)``: constructor
+options over the test suite's tiny models; the test below fails for a reranker without one), so a new family gets
+these checks by declaring itself: its results are permutations of the candidates with strictly decreasing scores
+and ranks 1..n; 0, 1 and fewer-than-a-window candidates work; batch sizes 1 and 8 give the same rankings;
+``describe()`` names the family and its model; the public facade ``perank.Reranker`` reaches it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import TinyResources
 
 from perank import Reranker, list_rerankers
-from perank.backends.hf_lm import HFLanguageModel
 from perank.ranking.base import BaseReranker
+from perank.ranking.catalogue import catalogue
+from perank.ranking.family import TinyOptions
 from perank.ranking.options import constructor_parameters
 from perank.ranking.pointwise import PointwiseReranker
 from perank.ranking.registry import build_reranker, get_reranker_class
 from perank.types import Candidate, InputError, Query, Request, Result
 
-WINDOW = {"window_size": 4, "step": 2}
+
+def tiny_configurations() -> dict[str, TinyOptions]:
+    """Reranker name (not alias) -> its manifest's tiny configuration, for every reranker that declares one."""
+    return {entry.name: entry.tiny for family in catalogue().families for entry in family.rerankers if entry.tiny}
 
 
-def _tiny_llm(fx: dict[str, Any]) -> dict[str, Any]:
-    return {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer), **WINDOW}
-
-
-#: family name -> constructor options of its tiny configuration, given the session fixtures
-TINY: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "identity": lambda fx: {},
-    "dense": lambda fx: {"model_path": str(fx["tiny_dirs"].encoder), "device": "cpu"},
-    "pe-rank": lambda fx: {"model": fx["tiny_model"], **WINDOW},
-    "listwise-text-embedding": lambda fx: {"model": fx["tiny_model"], **WINDOW},
-    "listwise-text": lambda fx: {**_tiny_llm(fx), "max_new_tokens": 24},
-    "dear": lambda fx: {**_tiny_llm(fx), "prompt": "repo", "max_new_tokens": 24},
-    "cross-encoder": lambda fx: {
-        "model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-reranker-tiny/")
-    },
-    "colbert": lambda fx: {"model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-m3-tiny/")},
-    "listconranker": lambda fx: {
-        "model_path": __file__.replace("test_contract.py", "fixtures/peers/listconranker-tiny/")
-    },
-    "llm-pointwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
-    "llm-yes-no": lambda fx: {"model_path": __file__.replace("test_contract.py", "fixtures/peers/bge-gemma-tiny/")},
-    "llm-layerwise": lambda fx: {
-        "model_path": __file__.replace("test_contract.py", "fixtures/peers/minicpm-layerwise-tiny/")
-    },
-    "llm-pairwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
-    "llm-setwise": lambda fx: {"lm": HFLanguageModel(fx["tiny_model"].llm, fx["tiny_model"].tokenizer)},
-}
+#: reranker name -> constructor options of its tiny configuration, given the tiny models (``tiny_fixtures``)
+TINY = tiny_configurations()
 
 
 def canonical_families() -> list[str]:
-    """Each registered family once: an alias (``listwise-embedding``) folds into the name its class registered
-    first (``pe-rank``), and that name must build the same class."""
+    """Each registered reranker once: an alias (``listwise-embedding``) folds into the name its class calls itself
+    (``pe-rank``), and that name must build the same class."""
     names = set()
     for name in list_rerankers():
         cls = get_reranker_class(name)
@@ -89,11 +69,11 @@ def check(request: Request, result: Result) -> None:
 
 
 @pytest.fixture(scope="module")
-def fixtures(tiny_dirs, tiny_model) -> dict[str, Any]:
-    return {"tiny_dirs": tiny_dirs, "tiny_model": tiny_model}
+def fixtures(tiny_fixtures: TinyResources) -> TinyResources:
+    return tiny_fixtures
 
 
-def build(name: str, fx: dict[str, Any], **extra: Any) -> BaseReranker:
+def build(name: str, fx: TinyResources, **extra: Any) -> BaseReranker:
     return build_reranker(name, **{**TINY[name](fx), **extra})
 
 
@@ -101,7 +81,8 @@ def test_every_registered_family_has_a_tiny_configuration() -> None:
     canonical = canonical_families()
     assert "pe-rank" in canonical and "listwise-embedding" not in canonical  # aliases are folded, not counted
     missing = sorted(set(canonical) - set(TINY))
-    assert not missing, f"add a tiny configuration to tests/test_contract.py::TINY for {missing}"
+    assert not missing, f"give these rerankers a tiny configuration in their family's manifest: {missing}"
+    assert sorted(TINY) == canonical  # the manifests' tiny configurations are keyed by the classes' own names
 
 
 def test_every_family_but_identity_takes_a_batch_size() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perank.families.dense import DenseReranker, resolve_sentence_transformer
+from perank.families.dense.reranker import DenseReranker, resolve_sentence_transformer
 from perank.io import read_qrels, read_retrieval_results
 from perank.metrics import evaluate_run, metrics_path
 from perank.pipeline import run_pipeline

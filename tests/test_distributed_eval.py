@@ -19,8 +19,9 @@ import pytest
 import torch
 from conftest import write_tiny_encoder
 
-from perank.distributed import SINGLE, World, detect_world, merge_shards, shard_batches
-from perank.runs import rank_progress_path, unresumable_progress
+from perank import distributed
+from perank.distributed import SINGLE, World, check_ranks_agree, detect_world, merge_shards, shard_batches
+from perank.runs import RunIdentity, rank_progress_path, unresumable_progress
 from perank.types import InputError, Query, Request, Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +135,29 @@ def test_progress_of_another_world_size_is_named(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # end to end under torchrun
 # ---------------------------------------------------------------------------------------------------------
+
+
+def test_ranks_must_agree_on_the_run_and_its_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rank 1's identity and ``--batch-size`` gathered beside rank 0's (the collective faked): one run and the same
+    batches pass; anything else stops the job, naming what differs."""
+
+    def identity(topk: int, volatile_batch: int = 8) -> RunIdentity:
+        settings = {"reranker": "dense", "model": "m", "batch_size": volatile_batch}
+        base = RunIdentity("dense-m", settings, frozenset({"batch_size"}))
+        return base.on(dataset="dl19", retriever="bm25", candidates="bm25", topk=topk)
+
+    world = World(rank=0, size=2)
+    gathered: list[tuple[RunIdentity, int]] = []
+    monkeypatch.setattr(distributed, "all_gather", lambda world, obj: [obj, *gathered])
+    gathered[:] = [(identity(100, volatile_batch=64), 4)]  # the reranker's own batch size is volatile: one run
+    check_ranks_agree(world, identity(100), 4)
+    gathered[:] = [(identity(5), 2)]
+    with pytest.raises(InputError) as err:
+        check_ranks_agree(world, identity(100), 4)
+    assert str(err.value) == (
+        "rank 1 of 2 has other settings than rank 0 (topk: 100 (rank 0) vs 5 (rank 1); batch_size: 4 (rank 0) vs 2 "
+        "(rank 1)); every process of the job must run the same command"
+    )
 
 
 @pytest.mark.slow

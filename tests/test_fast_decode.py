@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from perank.families.pe_rank.decoding import decode_listwise, left_pad, prefill_prefix
 from perank.families.pe_rank.fast_decode import StaticDecoder, build_runner, resolve_engine
 from perank.ranking.registry import build_reranker
-from perank.runs import run_label
+from perank.runs import RunIdentity
 from perank.types import Candidate, InputError, Query, Request
 
 #: ops that copy a tensor value to the host (``.item()``, ``bool(t)``, data-dependent shapes)
@@ -140,7 +140,7 @@ def test_reranker_engine_option(tiny_model):
     static = build_reranker("pe-rank", model=tiny_model, window_size=4, step=2, decode_engine="static")
     assert auto.describe()["decode_engine"] == "eager" and static.describe()["decode_engine"] == "static"
     assert isinstance(static.runner, StaticDecoder) and not static.runner.graphs
-    assert run_label(auto) == run_label(static) and "decode_engine" in static.volatile_settings
+    assert RunIdentity.of(auto) == RunIdentity.of(static) and "decode_engine" in static.volatile_settings
     requests = [
         Request(
             query=Query(qid=f"q{q}", text=f"what is topic {q}" + " really" * q),

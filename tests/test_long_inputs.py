@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TinyResources
 from test_contract import TINY, build
 
 from perank.families.pe_rank.reranker import DEFAULT_CHECKPOINT
@@ -24,7 +25,7 @@ from perank.pipeline import run_pipeline
 from perank.ranking.base import BaseReranker
 from perank.ranking.budgets import MAX_CHARS_PER_TOKEN, TokenBudget
 from perank.ranking.registry import build_reranker, reads_queries
-from perank.runs import recorded_settings, run_label
+from perank.runs import RunIdentity, comparable
 from perank.types import Candidate, Query, Request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +34,8 @@ LONG_QUERY = ("how long do fleas live? Les puces vivent 2-3 mois; 跳蚤的寿�
 
 
 @pytest.fixture(scope="module")
-def fixtures(tiny_dirs, tiny_model) -> dict[str, Any]:
-    return {"tiny_dirs": tiny_dirs, "tiny_model": tiny_model}
+def fixtures(tiny_fixtures: TinyResources) -> TinyResources:
+    return tiny_fixtures
 
 
 def _candidates(path: Path, queries: dict[str, str]) -> Path:
@@ -84,9 +85,10 @@ def test_max_query_length_overrides_the_budget_and_names_the_run(name: str, fixt
     default = build(name, fixtures)
     short = build_reranker(name, **TINY[name](fixtures), max_query_length=3)
     assert short.budgets().query.max_tokens <= 3  # the decoder rerankers' budget holds "A: " + the query
-    assert "+max_query_length-3" in run_label(short) and "max_query_length" not in run_label(default)
+    short_id, default_id = RunIdentity.of(short), RunIdentity.of(default)
+    assert "+max_query_length-3" in short_id.label and "max_query_length" not in default_id.label
     # a run records the budget given (its identity), and nothing new when none is given (old runs still match)
-    assert recorded_settings(short)["max_query_length"] == 3 and recorded_settings(default) == default.describe()
+    assert short_id.settings["max_query_length"] == 3 and default_id.settings == comparable(default.describe())
     request = Request(Query("q", "how long do fleas live in a warm house"), [Candidate("d", "fleas", 1.0)])
     assert short.rerank([request])[0].stats["truncated_queries"] == 1
     assert default.rerank([request])[0].stats["truncated_queries"] == 0
@@ -109,7 +111,7 @@ def test_a_query_within_budget_is_passed_on_byte_for_byte(fixtures) -> None:
 
 
 def test_cut_keeps_a_prefix_within_budget_and_never_tokenizes_the_whole_text(fixtures) -> None:
-    tokenizer = fixtures["tiny_model"].tokenizer
+    tokenizer = fixtures.pe_rank_model.tokenizer
     calls: list[int] = []
 
     class Counting:

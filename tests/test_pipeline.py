@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from perank.cli.evaluate import accepted_kwargs, main
+from perank.cli.evaluate import PASS_THROUGH, main
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.metrics import metrics_path
 from perank.pipeline import run_pipeline
 from perank.ranking.base import BaseReranker, reorder
-from perank.ranking.registry import available_rerankers
+from perank.ranking.family import Family, RerankerEntry
+from perank.ranking.registry import available_rerankers, build_with_shared_options
 from perank.runs import partial_path
 from perank.types import InputError, Request, Result
 
@@ -30,6 +31,8 @@ class ToyReranker(BaseReranker):
     """Deterministic non-trivial order (by docid), with stats; optionally crashes after some batches."""
 
     name = "toy"
+    #: the simulated crash changes no ranking: a crashed run and its resumption are one run
+    volatile_settings = BaseReranker.volatile_settings | {"fail_after"}
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.fail_after = fail_after
@@ -155,39 +158,41 @@ def test_evaluate_cli_identity(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_evaluate_without_reranker_runs_pe_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ``--reranker``: the command builds PE-Rank (the paper's model), with the options given."""
+    """No ``--reranker``: the command builds PE-Rank (the paper's model), with the options given, through the
+    registry's one build (which checks them)."""
     from perank.ranking import registry
 
-    built: list[tuple[str, dict[str, Any]]] = []
+    built: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
 
-    def record(name: str, **kwargs: Any) -> BaseReranker:
-        built.append((name, kwargs))
+    def record(name: str, options: dict[str, Any], shared: tuple[str, ...] = ()) -> tuple[BaseReranker, list[str]]:
+        built.append((name, dict(options), tuple(shared)))
         raise SimulatedCrashError("stop before any model loads")
 
-    monkeypatch.setattr(registry, "build_reranker", record)
+    monkeypatch.setattr(registry, "build_with_shared_options", record)
     argv = ["--retrieval-results", str(DL19_JSON), "--output-dir", str(tmp_path), "--window-size", "8"]
     with pytest.raises(SimulatedCrashError):
         main(argv)
-    assert built == [("pe-rank", {"window_size": 8})]
+    assert built == [("pe-rank", {"window_size": 8}, PASS_THROUGH)]
     assert "pe-rank" in available_rerankers()
 
 
-def test_shared_options_are_dropped_for_families_without_them(capsys) -> None:
-    from perank.ranking import registry
-
+def test_shared_options_are_dropped_for_families_without_them(install_family) -> None:
     class Strict(BaseReranker):
+        name = "test-strict"
+
         def __init__(self, model_path: str | None = None) -> None:
             self.model_path = model_path
 
         def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
             return []
 
-    registry.register("test-strict")(Strict)
-    try:
-        assert accepted_kwargs("test-strict", {"model_path": "m", "window_size": 20}) == {"model_path": "m"}
-        assert accepted_kwargs("identity", {"window_size": 20}) == {}
-        assert capsys.readouterr().err.count("does not use --window-size; ignored") == 2
-        with pytest.raises(InputError, match="has no option 'batch_sise' \\(did you mean"):
-            accepted_kwargs("dense", {"batch_sise": 4})
-    finally:
-        registry._REGISTRY.pop("test-strict", None)
+    install_family(Family("test-strict", rerankers=(RerankerEntry("test-strict", Strict),)))
+    strict, dropped = build_with_shared_options("test-strict", {"model_path": "m", "window_size": 20}, PASS_THROUGH)
+    assert dict(strict.options) == {"model_path": "m"} and dropped == ["window_size"]
+    identity, dropped = build_with_shared_options("identity", {"window_size": 20, "max_query_length": 8}, PASS_THROUGH)
+    assert dict(identity.options) == {} and dropped == ["max_query_length", "window_size"]
+    # what is not a shared option is checked, shared or not; so is the value of a shared one that is then dropped
+    with pytest.raises(InputError, match="has no option 'batch_sise' \\(did you mean"):
+        build_with_shared_options("dense", {"batch_sise": 4}, PASS_THROUGH)
+    with pytest.raises(InputError, match="max_query_length must be a positive integer \\(tokens\\), got 0"):
+        build_with_shared_options("identity", {"max_query_length": 0}, PASS_THROUGH)

@@ -32,11 +32,9 @@ def test_every_expected_file_is_a_known_spec() -> None:
 @cache
 def reranker_for(command: str) -> BaseReranker:
     """One reranker per command, built as evaluate.py builds it (dl19 and dl20 share it)."""
-    from perank.cli.evaluate import accepted_kwargs, reranker_kwargs
-    from perank.ranking.registry import build_reranker
+    from perank.cli.evaluate import build_from_args
 
-    args = regress.parse_command(command)
-    return build_reranker(args.reranker, **accepted_kwargs(args.reranker, reranker_kwargs(args)))
+    return build_from_args(regress.parse_command(command))
 
 
 @pytest.mark.slow

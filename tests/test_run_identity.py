@@ -1,17 +1,22 @@
 """Run identity: a run's file name carries its model and settings, and an old run is never reported for a
-command with other settings; one's own candidates rerank without naming a dataset."""
+command with other settings; a reranker built directly, through the API or by the command line with the same
+options is one run; one's own candidates rerank without naming a dataset."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from perank import Reranker
 from perank.cli.evaluate import main
+from perank.families.dense.reranker import DenseReranker
 from perank.io import read_retrieval_results, write_retrieval_results
-from perank.ranking import registry
 from perank.ranking.base import BaseReranker, reorder
+from perank.ranking.family import Family, RerankerEntry
+from perank.runs import RunIdentity, run_file_name
 from perank.types import Request, Result
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "msmarco-passage"
@@ -19,6 +24,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "msmarco-passage"
 
 class Reverse(BaseReranker):
     """Ranks candidates in reverse first-stage order; ``window_size``/``decode_mode`` only label the run."""
+
+    name = "test-reverse"
 
     def __init__(self, model_path: str | None = None, window_size: int = 20, decode_mode: str = "greedy") -> None:
         self.model_path, self.window_size, self.decode_mode = model_path or "models/base", window_size, decode_mode
@@ -40,12 +47,8 @@ class Reverse(BaseReranker):
 
 
 @pytest.fixture(autouse=True)
-def reverse_family():
-    registry.register("test-reverse")(Reverse)
-    try:
-        yield
-    finally:
-        registry._REGISTRY.pop("test-reverse", None)
+def reverse_family(install_family) -> None:
+    install_family(Family("test-reverse", rerankers=(RerankerEntry("test-reverse", Reverse),)))
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +128,83 @@ def test_output_folder_is_checked_before_any_model_loads(tmp_path: Path, candida
     blocker.write_text("")
     assert evaluate(blocker / "sub", candidates) == 2
     assert f"--output-dir {blocker / 'sub'}: cannot create it" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ one identity
+
+
+def test_direct_api_and_command_line_builds_are_one_run(tmp_path: Path, candidates: Path, tiny_dirs) -> None:
+    """``DenseReranker(...)``, ``Reranker("dense", ...)`` and ``evaluate.py --reranker dense ...`` with the same
+    options: the same options recorded, the same identity, the same label, and the command line's run file and
+    metrics JSON are the ones the directly built reranker's identity names."""
+    options = {"model_path": str(tiny_dirs.encoder), "device": "cpu", "max_length": 32, "max_query_length": 16}
+    direct = DenseReranker(**options)
+    api = Reranker("dense", **options).family
+    assert dict(direct.options) == dict(api.options) == options
+    identity = RunIdentity.of(direct)
+    assert identity.label == "dense-encoder+max_length-32+max_query_length-16"
+    assert RunIdentity.of(api) == identity and RunIdentity.of(api).label == identity.label
+    assert RunIdentity.of(api).settings == identity.settings and identity.settings["max_query_length"] == 16
+
+    flags = ["--model-path", options["model_path"], "--device", "cpu", "--max-length", "32", "--max-query-length", "16"]
+    base = ["--datasets", "dl19", "--retrieval-results", str(candidates), "--reranker", "dense", *flags]
+    assert main([*base, "--output-dir", str(tmp_path), "--no-progress", "--topk", "5"]) == 0
+    run = tmp_path / run_file_name("dl19", identity.label, 5)
+    assert [p.name for p in tmp_path.glob("*.txt")] == [run.name]
+    recorded = json.loads(Path(f"{run}.metrics.json").read_text())
+    assert recorded["reranker"] == identity.settings
+    assert identity.on(dataset="dl19", retriever="bm25", candidates=str(candidates.resolve()), topk=5).recorded(
+        recorded
+    ) == identity.on(dataset="dl19", retriever="bm25", candidates=str(candidates.resolve()), topk=5)
+
+
+class Base(BaseReranker):
+    def __init__(self, a: int = 1, b: str = "x", **extra: Any) -> None:
+        self.a, self.b, self.extra = a, b, extra
+
+    def rerank_within_budget(self, requests: list[Request]) -> list[Result]:
+        return []
+
+
+class Child(Base):
+    def __init__(self, c: int = 3) -> None:
+        super().__init__(a=5, b="inner")
+
+
+class Mixin:
+    def __init__(self, m: int = 0) -> None:
+        self.m = m
+
+
+class Mixed(Mixin, Base):
+    """Its constructor is the mixin's, which is no reranker's: recorded all the same."""
+
+
+def test_a_reranker_records_what_its_outermost_constructor_was_given() -> None:
+    assert dict(Base(7, extra_flag=True).options) == {"a": 7, "extra_flag": True}  # positional by name, defaults out
+    assert dict(Child(c=4).options) == {"c": 4} and dict(Child().options) == {}  # not what it passes to super()
+    assert dict(Mixed(m=2).options) == {"m": 2} and Mixed(m=2).m == 2
+    short = Child(max_query_length=8)  # every constructor takes the query budget
+    assert short.query_length_override == 8 and dict(short.options) == {"max_query_length": 8}
+    with pytest.raises(TypeError):
+        short.options["c"] = 1  # type: ignore[index]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'd'"):
+        Child(d=1)  # type: ignore[call-arg]
+
+
+def test_identities_differ_by_what_changes_the_ranking_only() -> None:
+    def on(reranker: BaseReranker, topk: int = 5) -> RunIdentity:
+        return RunIdentity.of(reranker).on(dataset="dl19", retriever="bm25", candidates="bm25", topk=topk)
+
+    ten = on(Reverse(window_size=10))
+    assert ten == on(Reverse(window_size=10)) and ten.differences(on(Reverse(window_size=10))) == []
+    assert ten.differences(on(Reverse(window_size=12), topk=100), sides=("rank 0", "rank 1")) == [
+        "label: 'test-reverse-base+window_size-10' (rank 0) vs 'test-reverse-base+window_size-12' (rank 1)",
+        "topk: 5 (rank 0) vs 100 (rank 1)",
+        "window_size: 10 (rank 0) vs 12 (rank 1)",
+    ]
+    shuffled = RunIdentity.of(Reverse()).on(
+        dataset="dl19", retriever="bm25", candidates="bm25", topk=5, shuffle_input="reverse"
+    )
+    assert shuffled.label == "test-reverse-base+shuffle-reverse" and list(shuffled.header())[-1] == "shuffle_input"
+    assert RunIdentity.of(Reverse(), run_name="my run").label == "my-run"

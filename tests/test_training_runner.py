@@ -16,6 +16,7 @@ import torch
 
 from perank.cli.train import main, split_family
 from perank.families.pe_rank.training.runner import PERankRunner
+from perank.ranking.family import Family, RunnerEntry
 from perank.training.arguments import TrainingArguments
 from perank.training.hardware import downgrade_for_cpu
 from perank.training.runner import (
@@ -25,7 +26,6 @@ from perank.training.runner import (
     available_runners,
     find_resume_checkpoint,
     get_runner,
-    register_runner,
 )
 from perank.types import InputError
 
@@ -67,15 +67,29 @@ def test_unknown_family_lists_the_known_ones(capsys: pytest.CaptureFixture[str])
     assert err.startswith("error: --family 'bogus'") and "pe-rank" in err
 
 
-def test_a_family_name_cannot_be_taken_twice() -> None:
-    class Other(PERankRunner):
-        pass
+def test_the_dear_family_trains_by_its_own_name_too() -> None:
+    """DeAR's runner is ``listwise-sft`` (its published name) and ``dear`` (its family's)."""
+    assert {"dear", "listwise-sft"} <= set(available_runners())
+    assert type(get_runner("dear")) is type(get_runner("listwise-sft")) and get_runner("dear").family == "listwise-sft"
 
-    with pytest.raises(ValueError, match="taken by perank.families.pe_rank.training.runner"):
-        register_runner("pe-rank")(Other)
-    with pytest.raises(ValueError, match="not listed in perank.training.runner.RUNNER_MODULES"):
-        register_runner("other")(Other)
-    assert type(get_runner("pe-rank")) is PERankRunner and "family" not in Other.__dict__
+
+def test_a_runner_name_cannot_be_taken_twice(install_family) -> None:
+    class Other(PERankRunner):
+        family = "other"
+
+    with pytest.raises(ValueError, match="training runner name 'pe-rank' is claimed by families 'pe-rank' and 'x'"):
+        install_family(Family("x", runners=(RunnerEntry("pe-rank", Other),)))
+        available_runners()
+
+
+def test_a_runner_must_call_itself_what_its_manifest_calls_it(install_family) -> None:
+    class Other(PERankRunner):
+        family = "other"
+
+    install_family(Family("x", runners=(RunnerEntry("another", Other),)))
+    with pytest.raises(ValueError, match="the manifest names .*Other 'another', the class calls itself 'other'"):
+        get_runner("another")
+    assert type(get_runner("pe-rank")) is PERankRunner
 
 
 def test_unknown_flag_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,10 +44,10 @@ class Reranker:
         return f"Reranker({self.name!r})"
 
     def describe(self) -> dict[str, Any]:
-        """The settings a run records (model, window size, ...)."""
-        from perank.runs import recorded_settings
+        """The settings a run records (model, window size, ...; :class:`perank.runs.RunIdentity`)."""
+        from perank.runs import RunIdentity
 
-        return recorded_settings(self.family)
+        return dict(RunIdentity.of(self.family).settings)
 
     def rank(self, query: str | Query, docs: Sequence[str | Candidate], qid: str = "q") -> Result:
         """One query's documents best first, each with its score and rank (texts get docids "0", "1", ...).

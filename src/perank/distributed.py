@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from perank.runs import comparable, settings_differences
+from perank.runs import RunIdentity
 from perank.types import InputError, Request, Result
 
 T = TypeVar("T")
@@ -222,11 +222,16 @@ def merge_shards(requests: Sequence[Request], shards: Sequence[Sequence[Result]]
     return [by_qid[r.query.qid] for r in requests]
 
 
-def check_ranks_agree(world: World, identity: dict[str, Any]) -> None:
-    """Every rank of a sharded job must run the same settings; any difference stops every rank, naming it."""
-    everyone = all_gather(world, comparable(identity))
-    for rank, theirs in enumerate(everyone):
-        differences = settings_differences(everyone[0], theirs, labels=("rank 0", f"rank {rank}"))
+def check_ranks_agree(world: World, identity: RunIdentity, batch_size: int) -> None:
+    """Every rank of a sharded job must run one run (the same :class:`~perank.runs.RunIdentity`) cut into shards
+    alike (the same ``--batch-size``); any difference stops every rank, naming it."""
+    everyone = all_gather(world, (identity, batch_size))
+    first, first_batch = everyone[0]
+    for rank, (theirs, batch) in enumerate(everyone):
+        sides = ("rank 0", f"rank {rank}")
+        differences = first.differences(theirs, sides)
+        if batch != first_batch:
+            differences.append(f"batch_size: {first_batch!r} ({sides[0]}) vs {batch!r} ({sides[1]})")
         if differences:
             raise InputError(
                 f"rank {rank} of {world.size} has other settings than rank 0 ({'; '.join(differences)}); "

@@ -1,7 +1,8 @@
 """Retrieve -> rerank -> write -> score, resumable, for any registered reranker.
 
-After each batch the reranked queries are appended to the run's progress file (see :mod:`perank.runs` for
-its name, format and checks); a rerun with the same settings skips them. Only when every query is done is
+After each batch the reranked queries are appended to the run's progress file (see :mod:`perank.progress`
+for its format and checks); a rerun with the same settings (the same :class:`~perank.runs.RunIdentity`) skips
+them. Only when every query is done is
 the TREC run written, atomically, in the input query order, its metrics and accounting saved beside it, and
 the progress file removed.
 
@@ -40,27 +41,20 @@ from perank.metrics import (
     metrics_path,
     update_metrics_json,
 )
+from perank.progress import append_progress, check_result, load_progress, progress_header
 from perank.ranking.base import BaseReranker
 from perank.ranking.registry import build_reranker
 from perank.runs import (
-    append_progress,
-    check_result,
-    comparable,
+    RunIdentity,
     default_output_dir,
-    load_progress,
     partial_path,
     progress_files,
-    progress_header,
     rank_progress_path,
-    recorded_settings,
     run_file_name,
-    run_label,
-    run_settings,
     safe_name,
-    settings_differences,
     unresumable_progress,
 )
-from perank.shuffle import shuffle_marker, shuffled
+from perank.shuffle import shuffled
 from perank.types import InputError, Request, Result
 
 logger = logging.getLogger(__name__)
@@ -173,23 +167,21 @@ def rerank_resumable(
     return [done[r.query.qid] for r in requests]
 
 
-def check_same_settings(run_path: Path, header: dict[str, Any], volatile: frozenset[str]) -> None:
-    """Refuse to rescore an existing run unless its metrics JSON records the settings of this command: a run
-    of another checkpoint, window size or decode mode must never be reported as this one."""
+def check_same_settings(run_path: Path, identity: RunIdentity) -> None:
+    """Refuse to rescore an existing run unless its metrics JSON records this command's identity: a run of
+    another checkpoint, window size or decode mode must never be reported as this one."""
     recorded_file = metrics_path(run_path)
     try:
-        recorded = json.loads(recorded_file.read_text(encoding="utf-8"))
+        fields = json.loads(recorded_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        recorded = None
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("reranker"), dict):
+        fields = None
+    recorded = identity.recorded(fields) if isinstance(fields, dict) else None
+    if recorded is None:
         raise InputError(
             f"{run_path} exists but {recorded_file} records no settings to check it against; pass --overwrite "
             "to rerank, or --run-name NAME for a new run"
         )
-    keys = ("dataset", "candidates", "topk", "shuffle_input")  # shuffle_input: absent (None) when unshuffled
-    then = {k: recorded.get(k) for k in keys} | run_settings(recorded["reranker"], volatile)
-    now = {k: header.get(k) for k in keys} | run_settings(header["reranker"], volatile)
-    differences = settings_differences(then, now)
+    differences = recorded.differences(identity)
     if differences:
         raise InputError(
             f"{run_path} was made with other settings ({'; '.join(differences)}); pass --overwrite to rerank, "
@@ -207,9 +199,7 @@ def dataset_label(dataset: str | None, retrieval_results: PathLike | None) -> st
     return safe_name(Path(retrieval_results).name.split(".")[0])
 
 
-def _plan(
-    run_path: Path, header: dict[str, Any], volatile: frozenset[str], overwrite: bool, world: World, batch_size: int
-) -> bool:
+def _plan(run_path: Path, identity: RunIdentity, overwrite: bool, world: World, batch_size: int) -> bool:
     """Whether the run is finished and only needs rescoring; clears what ``overwrite`` replaces.
 
     Progress that this job cannot resume (saved by a job of another world size or shard batch size) is
@@ -220,7 +210,7 @@ def _plan(
         path, reason = next(iter(stale.items()))
         raise InputError(f"unfinished progress of {run_path.name} {reason}, or pass --overwrite to start over")
     if run_path.exists() and not progress_files(run_path) and not overwrite:
-        check_same_settings(run_path, header, volatile)
+        check_same_settings(run_path, identity)
         print(f"{run_path} exists with the same settings; scoring it (pass --overwrite to rerank again)")
         return True
     if overwrite and run_path.exists():  # start afresh; a crash after this resumes the new run
@@ -294,22 +284,18 @@ def run_pipeline(
     qrels_path = find_qrels(None if dataset is None else name, qrels)  # None: the run is written, not scored
     if isinstance(reranker, str):
         reranker = build_reranker(reranker, **(reranker_kwargs or {}))
-    label = safe_name(run_name) if run_name else run_label(reranker)
-    if shuffle_input is not None:
-        label += shuffle_marker(shuffle_input)
+    candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
+    identity = RunIdentity.of(reranker, run_name).on(
+        dataset=name, retriever=retriever, candidates=candidates, topk=topk, shuffle_input=shuffle_input
+    )
+    label = identity.label
     out_dir = Path(output_dir) if output_dir is not None else default_output_dir()
     run_path = out_dir / run_file_name(name, label, topk)
-    info = comparable(recorded_settings(reranker))
-    candidates = str(Path(retrieval_results).resolve()) if retrieval_results is not None else retriever
-    header = {"dataset": name, "retriever": retriever, "candidates": candidates, "topk": topk, "reranker": info}
-    if shuffle_input is not None:  # only then: unshuffled runs keep the header (and progress files) they had
-        header["shuffle_input"] = shuffle_input
-    volatile = reranker.volatile_settings
+    header = identity.header()
     if world.sharded:
-        identity = {k: v for k, v in header.items() if k != "reranker"} | run_settings(info, volatile)
-        check_ranks_agree(world, identity | {"run": run_path.name, "batch_size": batch_size})
+        check_ranks_agree(world, identity, batch_size)
 
-    rescore = decided_by_main(world, lambda: _plan(run_path, header, volatile, overwrite, world, batch_size))
+    rescore = decided_by_main(world, lambda: _plan(run_path, identity, overwrite, world, batch_size))
     requests: list[Request] = []
     results: list[Result] | None = None  # None: rescore the finished run (or, sharded, not rank 0)
     shards: list[list[Result]] | None = None  # sharded, on rank 0: every rank's results

@@ -1,17 +1,13 @@
-"""Run files: how a run is named, and the progress file it resumes from.
+"""Runs: what a run is (:class:`RunIdentity`), how its files are named, and where its progress is kept.
 
-Reranking with an LLM takes hours on a CPU, so a run never loses finished work: the pipeline appends each
-reranked query (fsynced) to ``<run>.partial.jsonl``, whose first line is a header of the run's settings;
-a rerun with the same settings skips those queries. A crash can at worst truncate the progress file's
-last line, which :func:`load_progress` then drops with a warning (that query is reranked again; none is
-ever counted twice). These are kept apart from :mod:`perank.pipeline` because they are the on-disk
-contract of a run (its file name and its progress format), which outlives any one pipeline invocation.
-A sharded (torchrun) job keeps one progress file per rank, ``<run>.rank{r}-of-{n}.partial.jsonl``; a job
-of another world size refuses them (:func:`unresumable_progress`) rather than mix shards.
-
-Every result is checked against its request (same docids, each once) before it is saved or read back,
-so a buggy reranker fails loudly, naming the query and the document, instead of producing a run that
-silently scores documents that were never candidates.
+Two runs are one run when their identities agree: the same reranker settings (those that change the ranking)
+on the same candidates. The identity names the run's file (``eval_{dataset}_{label}_top{k}.txt``), heads its
+progress file and its metrics JSON, and is what a rerun is checked against before it resumes or rescores, and
+what the ranks of a sharded job must agree on. These are kept apart from :mod:`perank.pipeline` because they are
+the on-disk contract of a run, which outlives any one pipeline invocation; the progress file's contents are
+:mod:`perank.progress`'s. A sharded (torchrun) job keeps one progress file per rank,
+``<run>.rank{r}-of-{n}.partial.jsonl``; a job of another world size refuses them (:func:`unresumable_progress`)
+rather than mix shards.
 """
 
 from __future__ import annotations
@@ -19,18 +15,17 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from perank.datasets import results_dir
-from perank.io import atomic_write
-from perank.ranking.base import BaseReranker
+from perank.ranking.base import QUERY_LENGTH_OPTION, BaseReranker
 from perank.ranking.options import constructor_parameters
-from perank.types import Candidate, InputError, Request, Result
+from perank.shuffle import shuffle_marker
 
 logger = logging.getLogger(__name__)
 
@@ -44,21 +39,114 @@ PathLike = str | os.PathLike[str]
 
 #: options that name the model rather than a setting: the model is the label's first part already
 _MODEL_OPTIONS = frozenset({"model_path", "model", "llm", "tokenizer", "model_base"})
+#: what a run reranked, recorded before the reranker's settings (``shuffle_input``, only for a shuffled run, after)
+_RERANKED = ("dataset", "retriever", "candidates", "topk")
+_SHUFFLE = "shuffle_input"
+#: of those, what two runs must share to be one run (``candidates`` names the retriever when no file was given)
+_COMPARED = ("dataset", "candidates", "topk", _SHUFFLE)
 
 
-def run_label(reranker: BaseReranker) -> str:
-    """The ``{label}`` of a run's file name: the model, then every option given that changes the ranking.
+@dataclass(frozen=True, eq=False)
+class RunIdentity:
+    """Who a run is: the one answer to "is this the same run?", for the file name, for resuming and rescoring,
+    and across the ranks of a sharded job.
 
-    The model part is ``describe()["run_label"]`` when a family sets it (``dense-all-MiniLM-L6-v2``); else the
-    last path component of ``describe()["model"]`` or ``["model_path"]``, as the original PE-Rank names runs
-    (``liuqi6777/pe-rank-mistral-jina`` -> ``pe-rank-mistral-jina``), prefixed with the family's name when it
-    does not start with it (``listwise-text-pe-rank-smollm2-minilm``); else the family's name. Then each
-    option the reranker was built with (:attr:`BaseReranker.options`) that is not volatile and differs from
-    the constructor's default is appended as ``+key-value`` (``+window_size-10``; ``--max-query-length 64``
-    gives ``+max_query_length-64``), so two settings never share a file. Characters unsafe in file names become
-    ``-``.
+    - :attr:`label`: the ``{label}`` of the run's file name (:meth:`of`);
+    - :attr:`settings`: what the run records of its reranker (the metrics JSON's ``reranker``): ``describe()``,
+      plus ``max_query_length`` when it was given;
+    - :attr:`reranked`: what it reranked (dataset, retriever, candidates, topk, shuffle_input; :meth:`on`);
+    - :meth:`differences`: what differs from another identity, ignoring :attr:`volatile` settings (batch sizes,
+      caches, device), which change speed and not the ranking; ``==`` holds when there is nothing.
+
+    A reranker's identity is computed from the reranker alone (its ``describe()`` and the arguments its
+    constructor was given, :attr:`BaseReranker.options`), so one built directly, through ``perank.Reranker`` or
+    by ``evaluate.py`` with the same options has the same identity. Values are JSON (as read back from a file).
     """
-    info = reranker.describe()
+
+    label: str
+    settings: dict[str, Any]
+    volatile: frozenset[str] = frozenset()
+    reranked: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, reranker: BaseReranker, run_name: str | None = None) -> RunIdentity:
+        """A reranker's identity; ``run_name`` (``--run-name``) replaces the label.
+
+        The label's model part is ``describe()["run_label"]`` when a family sets it (``dense-all-MiniLM-L6-v2``);
+        else the last path component of ``describe()["model"]`` or ``["model_path"]``, as the original PE-Rank
+        names runs (``liuqi6777/pe-rank-mistral-jina`` -> ``pe-rank-mistral-jina``), prefixed with the family's
+        name when it does not start with it (``listwise-text-pe-rank-smollm2-minilm``); else the family's name.
+        Then each option the reranker was given that is not volatile and differs from the constructor's default
+        is appended as ``+key-value`` (``+window_size-10``; ``max_query_length=64`` gives
+        ``+max_query_length-64``), so two settings never share a file. Characters unsafe in file names become ``-``.
+
+        The settings are ``describe()`` plus ``max_query_length`` when it was given (a family's default query
+        budget is not recorded, like the file name carries only options given, so runs made before budgets
+        existed keep their identity; the per-query accounting records every cut).
+        """
+        info = reranker.describe()
+        settings = dict(info)
+        if reranker.query_length_override is not None:
+            settings.setdefault(QUERY_LENGTH_OPTION, reranker.query_length_override)
+        label = safe_name(run_name) if run_name else _label(reranker, info)
+        return cls(label, comparable(settings), frozenset(reranker.volatile_settings))
+
+    def on(
+        self, *, dataset: str, retriever: str, candidates: str, topk: int, shuffle_input: str | None = None
+    ) -> RunIdentity:
+        """This reranker's run on a dataset's candidates; a shuffled input (``shuffle_input``) is a run of its own,
+        its label marked (``+shuffle-reverse``) and the shuffle recorded."""
+        reranked = {"dataset": dataset, "retriever": retriever, "candidates": candidates, "topk": topk}
+        label = self.label
+        if shuffle_input is not None:  # only then: unshuffled runs keep the names and headers they had
+            reranked[_SHUFFLE] = shuffle_input
+            label += shuffle_marker(shuffle_input)
+        return replace(self, label=label, reranked=comparable(reranked))
+
+    def header(self) -> dict[str, Any]:
+        """What the run records of itself: the progress file's header and the metrics JSON's settings, in the order
+        runs have always recorded them."""
+        reranked = {k: self.reranked[k] for k in _RERANKED if k in self.reranked}
+        shuffle = {_SHUFFLE: self.reranked[_SHUFFLE]} if _SHUFFLE in self.reranked else {}
+        return {**reranked, "reranker": dict(self.settings), **shuffle}
+
+    def recorded(self, fields: Mapping[str, Any]) -> RunIdentity | None:
+        """The identity a metrics JSON (``fields``) records for the run in this identity's file, compared with this
+        one's volatile settings; ``None`` when it records no reranker settings."""
+        if not isinstance(fields.get("reranker"), dict):
+            return None
+        reranked = {k: fields[k] for k in (*_RERANKED, _SHUFFLE) if k in fields}
+        return replace(self, settings=comparable(fields["reranker"]), reranked=comparable(reranked))
+
+    def ranking_settings(self) -> dict[str, Any]:
+        """The reranker's settings that change the ranking (:attr:`settings` less the volatile ones)."""
+        return {k: v for k, v in self.settings.items() if k not in self.volatile}
+
+    def __eq__(self, other: object) -> bool:
+        """Whether the two are one run (:meth:`differences` finds nothing)."""
+        return isinstance(other, RunIdentity) and self._compared() == other._compared()
+
+    def _compared(self) -> dict[str, Any]:
+        return {"label": self.label, **{k: self.reranked.get(k) for k in _COMPARED}, **self.ranking_settings()}
+
+    def differences(self, other: RunIdentity, sides: tuple[str, str] = ("run", "now")) -> list[str]:
+        """``key: this (side 0) vs other (side 1)`` for everything that makes the two different runs (``absent``
+        when one has no such setting); empty when they are one run. ``sides`` name the two
+        (``("rank 0", "rank 1")`` when ranks of one job disagree)."""
+        mine, theirs = self._compared(), other._compared()
+
+        def show(settings: dict[str, Any], key: str) -> str:
+            return repr(settings[key]) if key in settings else "absent"
+
+        return [
+            f"{k}: {show(mine, k)} ({sides[0]}) vs {show(theirs, k)} ({sides[1]})"
+            for k in sorted(set(mine) | set(theirs))
+            if k not in mine or k not in theirs or mine[k] != theirs[k]
+        ]
+
+
+def _label(reranker: BaseReranker, info: Mapping[str, Any]) -> str:
+    """The label :meth:`RunIdentity.of` describes, from the reranker's ``describe()`` (``info``) and options."""
     name = reranker.name or type(reranker).__name__
     label = info.get("run_label")
     if not label:
@@ -72,39 +160,6 @@ def run_label(reranker: BaseReranker) -> str:
         if isinstance(value, str | int | float | bool) and value != defaults.get(key, object()):
             label += f"+{key}-{value}"
     return safe_name(str(label))
-
-
-def recorded_settings(reranker: BaseReranker) -> dict[str, Any]:
-    """What a run records of its reranker: ``describe()``, plus ``max_query_length`` when ``--max-query-length``
-    was given. A family's default query budget is not recorded (like the file name, which carries only options
-    given), so the runs made before budgets existed keep their identity; the per-query accounting records every
-    cut (``truncated_queries``)."""
-    info = reranker.describe()
-    if reranker.query_length_override is not None:
-        info.setdefault("max_query_length", reranker.query_length_override)
-    return info
-
-
-def run_settings(reranker_info: dict[str, Any], volatile: frozenset[str]) -> dict[str, Any]:
-    """What identifies a run: the reranker's recorded ``describe()`` without the settings that do not change
-    the ranking (batch sizes, caches, device)."""
-    return {k: v for k, v in comparable(reranker_info).items() if k not in volatile}
-
-
-def settings_differences(
-    recorded: dict[str, Any], current: dict[str, Any], labels: tuple[str, str] = ("run", "now")
-) -> list[str]:
-    """``key: recorded (run) vs current (now)`` for every setting that differs (``absent`` when missing);
-    ``labels`` name the two sides (``("rank 0", "rank 1")`` when ranks of one job disagree)."""
-
-    def show(settings: dict[str, Any], key: str) -> str:
-        return repr(settings[key]) if key in settings else "absent"
-
-    return [
-        f"{k}: {show(recorded, k)} ({labels[0]}) vs {show(current, k)} ({labels[1]})"
-        for k in sorted(set(recorded) | set(current))
-        if k not in recorded or k not in current or recorded[k] != current[k]
-    ]
 
 
 def safe_name(text: str) -> str:
@@ -216,129 +271,6 @@ def unresumable_progress(run_path: PathLike, world_size: int, batch_size: int) -
     return out
 
 
-# --------------------------------------------------------------------------------------------------
-# validation and the progress file
-# --------------------------------------------------------------------------------------------------
-
-
-def check_result(request: Request, result: Result) -> None:
-    """Fail unless ``result`` ranks exactly the request's candidates, each once, with finite scores."""
-    qid = request.query.qid
-    if result.query.qid != qid:
-        raise InputError(f"reranker returned query {result.query.qid} where {qid} was expected")
-    expected = {c.docid for c in request.candidates}
-    seen: set[str] = set()
-    for cand in result.candidates:
-        if cand.docid not in expected:
-            raise InputError(f"query {qid}: docid {cand.docid} is not among the query's candidates")
-        if cand.docid in seen:
-            raise InputError(f"query {qid}: docid {cand.docid} ranked twice")
-        seen.add(cand.docid)
-        if not math.isfinite(float(cand.score)):
-            raise InputError(f"query {qid}: docid {cand.docid} has a non-finite score {cand.score}")
-    missing = expected - seen
-    if missing:
-        raise InputError(
-            f"query {qid}: docid {sorted(missing)[0]} missing from the reranked list ({len(missing)} missing)"
-        )
-
-
-def progress_record(result: Result) -> dict[str, Any]:
-    """The progress-file line of a finished query (no passage text: the candidates file has it)."""
-    return {
-        "qid": result.query.qid,
-        "query": result.query.text,
-        "hits": [{"docid": c.docid, "rank": r, "score": c.score} for r, c in enumerate(result.candidates, start=1)],
-        "stats": result.stats,
-    }
-
-
-def append_progress(handle: IO[str], results: Sequence[Result]) -> None:
-    """Append a batch's progress lines in one write, fsynced: a kill leaves the whole batch or none of it, so a
-    resumed run never reranks half a batch in other company (batched kernels would see other inputs)."""
-    handle.write("".join(json.dumps(progress_record(r), ensure_ascii=False) + "\n" for r in results))
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _from_record(obj: Any, request: Request, where: str) -> Result:
-    """Rebuild a result from a progress line, checking it against the current candidates."""
-    try:
-        texts = {c.docid: c.text for c in request.candidates}
-        cands = [
-            Candidate(docid=str(h["docid"]), text=texts.get(str(h["docid"]), ""), score=float(h["score"]), rank=r)
-            for r, h in enumerate(obj["hits"], start=1)
-        ]
-        stats = dict(obj.get("stats") or {})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{where}: not a progress record ({exc})") from exc
-    result = Result(query=request.query, candidates=cands, stats=stats)
-    try:
-        check_result(request, result)
-    except InputError as exc:
-        raise InputError(
-            f"{where}: {exc}; the progress file was made from other candidates, delete it to start over"
-        ) from exc
-    return result
-
-
-def load_progress(path: PathLike, requests: Sequence[Request], header: dict[str, Any]) -> dict[str, Result]:
-    """Finished queries from a progress file, keyed by qid (empty when there is no file).
-
-    A truncated last line (a crash mid-write) is dropped with a warning and cut from the file so the next
-    append starts on a fresh line; a bad line anywhere else, a header from different settings, or a query
-    that is not in ``requests`` is an error, because silently mixing runs would corrupt the results.
-    """
-    path = Path(path)
-    if not path.exists():
-        return {}
-    by_qid = {r.query.qid: r for r in requests}
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    done: dict[str, Result] = {}
-    good: list[bytes] = []
-    rewrite = not raw.endswith(b"\n") and last >= 0  # the next append must start on a fresh line
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{path}:{i + 1}"
-        try:
-            obj = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if i == last:  # a write cut short by a crash
-                logger.warning("%s: ignoring a truncated last line (a crash mid-write); its query is redone", where)
-                rewrite = True
-                continue
-            raise InputError(f"{where}: malformed progress line ({exc})") from exc
-        if isinstance(obj, dict) and "_header" in obj:
-            if comparable(obj["_header"]) != comparable(header):
-                raise InputError(
-                    f"{where}: progress file was written with other settings ({obj['_header']}); "
-                    "delete it or choose another --run-name"
-                )
-            good.append(line)
-            continue
-        qid = str(obj.get("qid")) if isinstance(obj, dict) else None
-        if qid not in by_qid:
-            raise InputError(f"{where}: query {qid} is not among this run's queries; delete the progress file")
-        if qid in done:
-            logger.warning("%s: query %s already recorded; keeping the first", where, qid)
-            rewrite = True
-            continue
-        done[qid] = _from_record(obj, by_qid[qid], where)
-        good.append(line)
-    if rewrite:
-        with atomic_write(path, "wb") as handle:
-            handle.write(b"".join(line + b"\n" for line in good))
-    return done
-
-
 def comparable(obj: Any) -> Any:
     """JSON round trip, so a header read back compares equal to the one built in memory."""
     return json.loads(json.dumps(obj, default=str, sort_keys=True))
-
-
-def progress_header(header: dict[str, Any]) -> dict[str, Any]:
-    """The first line of a progress file: the run's settings, which a resumed run must match."""
-    return {"_header": comparable(header)}

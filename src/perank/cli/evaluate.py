@@ -4,8 +4,8 @@ One run per dataset, written under ``results/reranking_results/`` with its metri
 it (see :mod:`perank.pipeline`). Reranker options are passed through generically: every option given on
 the command line becomes a constructor keyword. The shared options (:data:`PASS_THROUGH`: ``--model-path``,
 ``--window-size``, ...) are dropped, with a note, for a family that does not take them, so one command line
-works for every family; any other option the family does not take (``-o batch_sise=4``), or a value of the
-wrong type, is an error naming it (:func:`accepted_kwargs`).
+works for every family; the registry checks the rest, as it does for every caller: any other option the family
+does not take (``-o batch_sise=4``), or a value of the wrong type, is an error naming it (:func:`build_from_args`).
 """
 
 from __future__ import annotations
@@ -39,20 +39,19 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def accepted_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The options the reranker registered as ``name`` takes.
+def build_from_args(args: argparse.Namespace) -> BaseReranker:
+    """The reranker the command line asks for (``--reranker``, default :data:`DEFAULT_RERANKER`), built by the
+    registry, which drops the shared options (:data:`PASS_THROUGH`: ``--model-path``, ``--window-size``, ...) the
+    family has no use for, said in one note on stderr, and checks the rest, once: any other option the family does
+    not take (``-o batch_sise=4``) or a value of the wrong type is an error naming it."""
+    from perank.ranking.registry import build_with_shared_options
 
-    The shared command-line options (:data:`PASS_THROUGH`: ``--model-path``, ``--window-size``, ...) are dropped
-    for families that have no use for them, with one note on stderr; any other option the family does not take
-    (``-o batch_sise=4``) or a value of the wrong type is an error naming it (``did you mean batch_size?``).
-    """
-    from perank.ranking.registry import accepted_options
-
-    accepted, dropped = accepted_options(name, kwargs, PASS_THROUGH)
+    name = args.reranker or DEFAULT_RERANKER
+    reranker, dropped = build_with_shared_options(name, reranker_kwargs(args), PASS_THROUGH)
     if dropped:
         flags = ", ".join("--" + key.replace("_", "-") for key in dropped)
         print(f"note: reranker {name!r} does not use {flags}; ignored", file=sys.stderr)
-    return accepted
+    return reranker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from perank.datasets import get_dataset
     from perank.distributed import detect_world, start, stop
-    from perank.ranking.registry import build_reranker
     from perank.shuffle import parse_shuffle
 
     datasets: list[str | None]
@@ -169,14 +167,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     args.shuffle_input = parse_shuffle(args.shuffle_input)
-    if args.max_query_length is not None and args.max_query_length < 1:
-        raise InputError(f"--max-query-length must be at least 1 (tokens), got {args.max_query_length}")
     check_output_dir(args.output_dir)
     world = detect_world()  # one process unless launched by torchrun
     args.device = start(world, args.device)  # --device cuda without CUDA fails here, for every family
     try:
-        name = args.reranker or DEFAULT_RERANKER
-        reranker = build_reranker(name, **accepted_kwargs(name, reranker_kwargs(args)))
+        reranker = build_from_args(args)
         for dataset in datasets:
             _run_one(args, dataset, reranker, world)
     finally:

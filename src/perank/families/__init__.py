@@ -1,20 +1,25 @@
-"""The reranker families, one module or folder each; importing this package registers every one of them.
+"""The built-in reranker families, one package each, every package laid out alike.
 
-A family is a room: its model, loading, prompts and ranking policy live together in its module or folder and
-register themselves with :func:`perank.ranking.registry.register`. What families share lives below them:
-the ranking strategies in :mod:`perank.ranking`, model loading and running in :mod:`perank.backends`.
+A family is a room: its model, loading, prompts and ranking policy live together in its package, which holds
+``manifest.py`` (``FAMILY``: what it registers, see :mod:`perank.ranking.family`), ``reranker.py`` (its reranker
+classes), ``model.py`` where it has a model of its own, and ``training.py`` or ``training/`` where it can be
+trained. What families share lives below them: the ranking strategies in :mod:`perank.ranking`, model loading
+and running in :mod:`perank.backends`. Importing this package imports no family: :mod:`perank.ranking.catalogue`
+reads :data:`PACKAGES` and imports each manifest, and a reranker's or runner's module only when it is asked for.
 """
 
-# One import per line so that families can be added without touching each other's lines.
-# ruff: noqa: I001
-import perank.families.identity  # noqa: F401
-import perank.families.dense  # noqa: F401
-import perank.families.pe_rank.reranker  # noqa: F401
-import perank.families.listwise_text.reranker  # noqa: F401
-import perank.families.cross_encoder.reranker  # noqa: F401
-import perank.families.colbert.reranker  # noqa: F401
-import perank.families.listconranker.reranker  # noqa: F401
-import perank.families.llm_yes_no.reranker  # noqa: F401
-import perank.families.llm_layerwise.reranker  # noqa: F401
-import perank.families.dear.reranker  # noqa: F401
-import perank.families.prompt_rankers  # noqa: F401
+#: the built-in family packages, one per line (installed packages add theirs by entry point; see
+#: :mod:`perank.ranking.catalogue`)
+PACKAGES: tuple[str, ...] = (
+    "identity",
+    "dense",
+    "pe_rank",
+    "listwise_text",
+    "cross_encoder",
+    "colbert",
+    "listconranker",
+    "llm_yes_no",
+    "llm_layerwise",
+    "dear",
+    "prompt_rankers",
+)

@@ -14,9 +14,11 @@ and gives the results back with the user's own query and passage texts and ``tru
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -25,17 +27,58 @@ from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.inputs import check_requests, make_request
 from perank.types import Candidate, Query, Request, Result
 
+#: the one option every family that reads queries takes beside its constructor's: the query budget in tokens
+#: (``--max-query-length``), kept in :attr:`BaseReranker.query_length_override`. A family whose constructor has an
+#: option of that name (FlagEmbedding's ``max_query_length`` of the decoder rerankers) gets it there instead.
+QUERY_LENGTH_OPTION = "max_query_length"
+
+
+def _records_options(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` wrapped to record the arguments it is given (see :attr:`BaseReranker.options`) and to take
+    :data:`QUERY_LENGTH_OPTION` off them when ``init`` does not take it itself.
+
+    The outermost ``__init__`` of a construction records; those it reaches through ``super().__init__`` do not, so
+    a subclass's own arguments are what is recorded."""
+    signature = inspect.signature(init)
+    takes_query_length = QUERY_LENGTH_OPTION in signature.parameters
+    names = list(signature.parameters)
+
+    @functools.wraps(init)
+    def __init__(self: BaseReranker, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        if "_given_options" in self.__dict__:  # reached through super().__init__: the outer call recorded
+            init(self, *args, **kwargs)
+            return
+        override = None if takes_query_length else kwargs.pop(QUERY_LENGTH_OPTION, None)
+        given: dict[str, Any] = {}
+        for key, value in signature.bind(self, *args, **kwargs).arguments.items():
+            kind = signature.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                given.update(value)
+            elif kind is not inspect.Parameter.VAR_POSITIONAL and key != names[0]:  # names[0]: self
+                given[key] = value
+        if override is not None:
+            given[QUERY_LENGTH_OPTION] = override
+        self._given_options = given
+        init(self, *args, **kwargs)
+        if override is not None:
+            self.query_length_override = override
+
+    __init__._records_options = True  # type: ignore[attr-defined]
+    return __init__
+
 
 class BaseReranker(ABC):
-    """Reorders the candidates of each request; returned scores must strictly decrease."""
+    """Reorders the candidates of each request; returned scores must strictly decrease.
 
-    #: the registry name; set by :func:`perank.ranking.registry.register`
+    Every subclass's constructor records the arguments it was given (:attr:`options`), however it is called:
+    ``DenseReranker(model_path=...)``, ``perank.Reranker("dense", model_path=...)`` and ``evaluate.py --reranker
+    dense --model-path ...`` build rerankers of one identity (:class:`perank.runs.RunIdentity`). Every constructor
+    also takes ``max_query_length`` (:data:`QUERY_LENGTH_OPTION`), checked by the registry."""
+
+    #: the reranker's own name, the one its family's manifest registers it under (aliases aside)
     name: str = ""
-    #: the options this instance was built with by :func:`perank.ranking.registry.build_reranker` (the run's
-    #: file name carries those that change the ranking; see :func:`perank.runs.run_label`)
-    options: Mapping[str, Any] = MappingProxyType({})
     #: ``--max-query-length`` (option ``max_query_length``): the query budget in tokens, replacing the family's
-    #: default from :meth:`text_budgets`; set by :func:`perank.ranking.registry.build_reranker`
+    #: default from :meth:`text_budgets`; given to the constructor
     query_length_override: int | None = None
     #: ``describe()`` keys that do not change the ranking (speed, memory, caching); every other key is part of a
     #: run's identity, so an old run is never rescored for a command with other settings
@@ -50,6 +93,17 @@ class BaseReranker(ABC):
             "trust_remote_code",
         }
     )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls.__init__, "_records_options", False):  # its own __init__, or a mixin's
+            cls.__init__ = _records_options(cls.__init__)  # type: ignore[method-assign]
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The arguments this instance's constructor was given, by name (defaults left out): a run's file name
+        carries those that change the ranking (:class:`perank.runs.RunIdentity`)."""
+        return MappingProxyType(dict(self.__dict__.get("_given_options", {})))
 
     @abstractmethod
     def rerank_within_budget(self, requests: list[Request]) -> list[Result]:

@@ -8,40 +8,32 @@ adopt its settings, then build the model, the dataset and the Trainer through th
 and save the trainer state and the model. A family implements only the hooks (see docs/training.md,
 "Adding a training runner").
 
-A runner class is marked ``@register_runner("name")`` and its module listed in :data:`RUNNER_MODULES`, which
-is imported only when that family is asked for: looking up one runner imports no other.
+A runner class names itself (``family = "name"``) and its family's manifest lists it (``RunnerEntry("name",
+"package.module:Class")``, see :mod:`perank.ranking.family`); runners are found as rerankers are, in the one
+catalogue of built-in and installed families (:mod:`perank.ranking.catalogue`), and a runner's module is imported
+only when that runner is asked for: looking up one runner imports no other family's training code.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
+from perank.ranking.catalogue import catalogue
+from perank.ranking.family import load_target
+from perank.ranking.options import suggest
 from perank.training.hardware import downgrade_for_cpu
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
 
+#: the runner ``src/train.py`` runs without ``--family``: the paper's
 DEFAULT_FAMILY = "pe-rank"
-
-# family name -> the module holding its @register_runner class (imported only when that family is asked for)
-RUNNER_MODULES: Mapping[str, str] = MappingProxyType(
-    {
-        "pe-rank": "perank.families.pe_rank.training.runner",
-        "cross-encoder": "perank.families.cross_encoder.training",
-        "colbert": "perank.families.colbert.training",
-        "listconranker": "perank.families.listconranker.training.runner",
-        "listwise-sft": "perank.families.dear.training",
-        "llm-yes-no": "perank.families.llm_yes_no.training",
-    }
-)
 
 
 @dataclass
@@ -96,6 +88,7 @@ class TrainingRunner(ABC):
     that :func:`find_resume_checkpoint` reads). Bad user input raises :class:`~perank.types.InputError`.
     """
 
+    #: the runner's own name (``--family NAME``), the one its family's manifest lists it under (aliases aside)
     family: ClassVar[str] = ""
 
     @abstractmethod
@@ -180,45 +173,32 @@ def leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def register_runner(name: str) -> Callable[[type[TrainingRunner]], type[TrainingRunner]]:
-    """Class decorator: make a runner ``--family name``; its module must be ``RUNNER_MODULES[name]``.
-
-    The registry is :data:`RUNNER_MODULES` itself (no mutable state): the decorator names the class, and a
-    lookup imports the listed module and takes the class named so there.
-    """
-
-    def wrap(cls: type[TrainingRunner]) -> type[TrainingRunner]:
-        module = RUNNER_MODULES.get(name)
-        if module != cls.__module__:
-            where = f"taken by {module}" if module else "not listed in perank.training.runner.RUNNER_MODULES"
-            raise ValueError(f"training runner {name!r} ({cls.__module__}.{cls.__qualname__}): the name is {where}")
-        cls.family = name
-        return cls
-
-    return wrap
-
-
 def available_runners() -> list[str]:
-    """Every family that can be trained (nothing is imported to say so)."""
-    return sorted(RUNNER_MODULES)
+    """Every runner name of every known family, aliases included (no training code is imported to say so)."""
+    return sorted(catalogue().runners)
 
 
-def _runner_class(name: str) -> type[TrainingRunner]:
-    module = importlib.import_module(RUNNER_MODULES[name])
-    found = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, TrainingRunner) and obj.__dict__.get("family") == name
-    ]
-    if len(found) != 1:
-        raise LookupError(
-            f"{module.__name__}: expected one class decorated @register_runner({name!r}), found {len(found)}"
+def get_runner_class(name: str) -> type[TrainingRunner]:
+    """The runner class for ``--family name``, its module imported now (and no other family's); an unknown name
+    lists the known ones. A manifest whose class is no runner, or names itself otherwise, is an error naming both."""
+    found = catalogue().runners.get(name)
+    if found is None:
+        known = available_runners()
+        raise InputError(
+            f"--family {name!r}: no training runner by that name{suggest(name, known)}; known: {', '.join(known)}"
         )
-    return found[0]
+    family, entry = found
+    cls = load_target(entry.target)
+    if not issubclass(cls, TrainingRunner):
+        raise TypeError(f"family {family.name!r}: runner {entry.name!r} ({entry.target}) is not a TrainingRunner")
+    if cls.family != entry.name:
+        raise ValueError(
+            f"family {family.name!r}: the manifest names {cls.__qualname__} {entry.name!r}, the class calls itself "
+            f"{cls.family!r}"
+        )
+    return cls
 
 
 def get_runner(name: str) -> TrainingRunner:
-    """A fresh runner for ``--family name``; an unknown name lists the known ones."""
-    if name not in RUNNER_MODULES:
-        raise InputError(f"--family {name!r}: no training runner by that name; known: {', '.join(available_runners())}")
-    return _runner_class(name)()
+    """A fresh runner for ``--family name`` (see :func:`get_runner_class`)."""
+    return get_runner_class(name)()

@@ -20,7 +20,6 @@ from perank.families.colbert.model import ColbertModel, load_colbert
 from perank.families.colbert.scoring import score_query
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
-from perank.ranking.registry import register
 from perank.types import InputError
 
 #: the small model trained here (scripts/train_colbert_small.sh), used when no model_path is given
@@ -50,7 +49,6 @@ def _positive_int(name: str, value: int, least: int = 1) -> int:
     return value
 
 
-@register("colbert")
 class ColbertReranker(PointwiseReranker):
     """Scores each pair by bge-m3's MaxSim; each distinct query and passage is encoded once per call.
 
@@ -65,6 +63,8 @@ class ColbertReranker(PointwiseReranker):
     truncation, whether or not its vectors came from the cache), ``truncated_passages``, ``truncated_queries`` (a
     query over its budget, counted by the core: :mod:`perank.ranking.budgets`).
     """
+
+    name = "colbert"
 
     def __init__(
         self,

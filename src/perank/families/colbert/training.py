@@ -27,7 +27,7 @@ from transformers import Trainer
 from perank.families.colbert.loss import KD_LOSS_TYPES, ColbertTrainingModel
 from perank.families.colbert.model import COLBERT_LINEAR, load_colbert
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.training.saving import gathered_for_save
 from perank.types import InputError
 
@@ -117,9 +117,10 @@ class ColbertTrainer(Trainer):
             torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
 
-@register_runner("colbert")
 class ColbertRunner(TrainingRunner):
     """ColBERT fine-tuning: the encoder and the projection (or the projection alone with ``--fix_encoder``)."""
+
+    family = "colbert"
 
     def __init__(self) -> None:
         #: the ``checkpoint-*`` folder being resumed, which the model is then built from

@@ -18,17 +18,17 @@ from perank.families.cross_encoder.inputs import PairTemplate, encode_pairs, pad
 from perank.families.cross_encoder.model import default_model_path, load_cross_encoder
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
-from perank.ranking.registry import register
 from perank.types import InputError
 
 
-@register("cross-encoder", "bge-reranker")
 class CrossEncoderReranker(PointwiseReranker):
     """Scores each pair with a sequence-classification model's single logit (see the module docstring).
 
     ``query_max_length`` defaults to ``max_length * 3 // 4`` as in FlagEmbedding. ``dtype`` defaults to
     float32 (FlagEmbedding's ``use_fp16=False``); float16/bfloat16 are for CUDA only.
     """
+
+    name = "cross-encoder"
 
     def __init__(
         self,

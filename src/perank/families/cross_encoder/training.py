@@ -28,7 +28,7 @@ from transformers import Trainer
 from perank.families.cross_encoder.inputs import PairTemplate, encode_pairs, pad_pairs
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 from perank.training.group_loss import group_loss
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
@@ -137,9 +137,10 @@ def load_for_training(model_args: ModelArguments, seed: int) -> tuple[torch.nn.M
     return model, tokenizer
 
 
-@register_runner("cross-encoder")
 class CrossEncoderRunner(TrainingRunner):
     """Group cross-entropy fine-tuning of a cross-encoder (see the module docstring)."""
+
+    family = "cross-encoder"
 
     def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
         return ModelArguments, DataArguments, TrainingArguments

@@ -29,7 +29,6 @@ from perank.families.dear.prompts import PROMPTS, answer_text, card_prompt, cut_
 from perank.ranking.budgets import TokenBudget
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.parsing import parse_permutation
-from perank.ranking.registry import register
 from perank.ranking.window import QueryState
 from perank.types import InputError
 
@@ -71,7 +70,6 @@ def render_prompt(tokenizer: Any, prompt: str, query: str, passages: list[str]) 
     )
 
 
-@register("dear")
 class DearReranker(GenerativeWindowReranker):
     """DeAR's listwise reranking by generation (see the module docstring).
 
@@ -86,6 +84,8 @@ class DearReranker(GenerativeWindowReranker):
     ``truncated_passages``, ``parse_repairs_repeated``, ``parse_repairs_out_of_range``,
     ``parse_repairs_missing`` and ``parse_fallbacks`` (answers with no usable identifier: input order kept).
     """
+
+    name = "dear"
 
     def __init__(
         self,

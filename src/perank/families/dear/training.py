@@ -36,7 +36,7 @@ from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 from perank.training.chat import IGNORE_INDEX, masked_labels, render_segments, tokenize_segments
 from perank.training.jsonl import RowErrors, read_jsonl
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
@@ -225,9 +225,10 @@ def load_for_training(model_args: ModelArguments, training_args: TrainingArgumen
     return llm, tokenizer
 
 
-@register_runner("listwise-sft")
 class ListwiseSFTRunner(TrainingRunner):
     """Fine-tunes a causal LM (LoRA by default) to write teacher rankings in a ``dear`` prompt."""
+
+    family = "listwise-sft"
 
     def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
         return ModelArguments, DataArguments, TrainingArguments

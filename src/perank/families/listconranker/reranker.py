@@ -33,7 +33,6 @@ from perank.families.listconranker.iterative import IterativeState
 from perank.ranking.base import BaseReranker, fit_passage, fit_query, reorder
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.inputs import check_text
-from perank.ranking.registry import register
 from perank.types import InputError, Request, Result
 
 MODES = ("iterative", "single")
@@ -63,7 +62,6 @@ class Encoded:
     cache_hits: list[bool]
 
 
-@register("listconranker")
 class ListConRankerReranker(BaseReranker):
     """ListConRanker over whole candidate lists (see the module docstring).
 
@@ -74,6 +72,8 @@ class ListConRankerReranker(BaseReranker):
     ``embedding_cache``: a :class:`perank.backends.embedding_cache.EmbeddingCache` file for the pooled
     embeddings (keyed by the embedder's weights file, max length and dtype).
     """
+
+    name = "listconranker"
 
     def __init__(
         self,

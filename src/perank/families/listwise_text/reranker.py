@@ -21,14 +21,12 @@ import torch
 from perank.backends.lm import LanguageModel
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
-from perank.ranking.registry import register
 from perank.ranking.window import QueryState
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)
 
 
-@register("listwise-text")
 class ListwiseTextReranker(GenerativeWindowReranker):
     """Listwise reranking by generating a ranking of numbered passages, parsed and repaired.
 
@@ -42,6 +40,8 @@ class ListwiseTextReranker(GenerativeWindowReranker):
     ``parse_repairs_repeated``, ``parse_repairs_out_of_range``, ``parse_repairs_missing`` and
     ``parse_fallbacks`` (answers with no usable identifier).
     """
+
+    name = "listwise-text"
 
     def __init__(
         self,

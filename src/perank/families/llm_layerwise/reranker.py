@@ -30,7 +30,6 @@ from perank.backends.runtime import parse_dtype, resolve_device
 from perank.ranking.decoder_pair_inputs import PAD_MULTIPLE
 from perank.ranking.decoder_pairs import DecoderPairScorer
 from perank.ranking.pointwise import PairScores, length_sorted_batches
-from perank.ranking.registry import register
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "BAAI/bge-reranker-v2-minicpm-layerwise"
 
 
-@register("llm-layerwise", "bge-reranker-minicpm-layerwise")
 class LLMLayerwiseReranker(DecoderPairScorer):
     """Scores each pair with one layer's head of a layerwise MiniCPM reranker (see the module docstring).
 
@@ -46,6 +44,8 @@ class LLMLayerwiseReranker(DecoderPairScorer):
     """
 
     NEEDS = frozenset({Capability.LAYER_SCORES})
+
+    name = "llm-layerwise"
 
     def __init__(
         self,

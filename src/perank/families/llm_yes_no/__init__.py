@@ -3,7 +3,6 @@
 - :mod:`perank.ranking.decoder_pairs`: FlagEmbedding's pair layout and the pointwise strategy over it (shared
   with ``llm-layerwise``, so it lives below both);
 - :mod:`.reranker`: the registered pointwise reranker (score = the 'Yes' logit at the last token);
-- :mod:`.training`: the LoRA fine-tuning runner (group cross-entropy on the 'Yes' logit).
-
-Nothing is imported here: ``perank.families`` imports the reranker, the training registry the runner.
+- :mod:`.training`: the LoRA fine-tuning runner (group cross-entropy on the 'Yes' logit);
+- :mod:`.manifest`: what the family registers (read without importing the rest).
 """

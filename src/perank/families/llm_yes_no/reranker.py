@@ -25,7 +25,6 @@ from perank.backends.padding import last_real
 from perank.backends.runtime import parse_dtype
 from perank.ranking.decoder_pair_inputs import pad_batch
 from perank.ranking.decoder_pairs import DecoderPairScorer
-from perank.ranking.registry import register
 from perank.types import InputError
 
 DEFAULT_MODEL = "BAAI/bge-reranker-v2-gemma"
@@ -39,7 +38,6 @@ def yes_token_id(tokenizer: Any) -> int:
     return int(ids[0])
 
 
-@register("llm-yes-no", "bge-reranker-gemma")
 class LLMYesNoReranker(DecoderPairScorer):
     """Scores each pair by the 'Yes' logit of a causal LM (see the module docstring).
 
@@ -47,6 +45,8 @@ class LLMYesNoReranker(DecoderPairScorer):
     FlagEmbedding's exact tensors) is used instead of loading ``model_path``. ``dtype`` defaults to
     float32 (FlagEmbedding's ``use_fp16=False``). ``max_query_length`` defaults to ``max_length * 3 // 4``.
     """
+
+    name = "llm-yes-no"
 
     #: the 'Yes' logit is a next-token logit, read from FlagEmbedding's exact tensors on the transformers model
     NEEDS = frozenset({Capability.NEXT_TOKEN_LOGITS})

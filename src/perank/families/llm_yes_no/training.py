@@ -29,7 +29,7 @@ from perank.ranking.decoder_pair_inputs import DEFAULT_PROMPT, PromptLayout, enc
 from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
 from perank.training.group_loss import group_loss
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
@@ -129,9 +129,10 @@ def load_for_training(model_args: ModelArguments) -> tuple[torch.nn.Module, Any]
     return model, tokenizer
 
 
-@register_runner("llm-yes-no")
 class LLMYesNoRunner(TrainingRunner):
     """Group cross-entropy fine-tuning of a causal LM on the 'Yes' logit (see the module docstring)."""
+
+    family = "llm-yes-no"
 
     def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
         return ModelArguments, DataArguments, TrainingArguments

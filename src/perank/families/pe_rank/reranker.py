@@ -44,7 +44,6 @@ from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
 from perank.families.pe_rank.prompts import window_prompt
 from perank.ranking.budgets import TextBudgets, TokenBudget
-from perank.ranking.registry import register
 from perank.ranking.window import QueryState, WindowReranker, share
 from perank.types import InputError, Request
 
@@ -78,7 +77,6 @@ class PassageState(QueryState):
     query_vector: Tensor | None = None
 
 
-@register("pe-rank", "listwise-embedding")
 class PERankReranker(WindowReranker):
     """PE-Rank listwise reranking with passage-embedding tokens (see the module docstring for the batching).
 
@@ -98,6 +96,8 @@ class PERankReranker(WindowReranker):
     positions: non-pad prompt tokens plus fed-back passage vectors), ``tokens_generated`` (decode steps),
     ``truncated_passages`` (passages over the encoder's max length), ``truncated_queries``, ``windows``.
     """
+
+    name = "pe-rank"
 
     prompt_mode = "embedding"
     #: the decode engine changes speed, not rankings
@@ -286,8 +286,9 @@ class PERankReranker(WindowReranker):
         return ids.index(placeholder)
 
 
-@register("listwise-text-embedding")
 class ListwiseTextEmbeddingReranker(PERankReranker):
     """PE-Rank with each passage's text after its embedding token (the "w/ content" prompt), same model."""
+
+    name = "listwise-text-embedding"
 
     prompt_mode = "text-embedding"

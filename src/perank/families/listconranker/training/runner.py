@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from perank.families.listconranker.model import LIST_TRANSFORMER_NAME
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
 
 
-@register_runner("listconranker")
 class ListConRankerRunner(TrainingRunner):
     """Circle Loss over query lists; the embedder frozen (stage 1) or not (stage 2)."""
+
+    family = "listconranker"
 
     def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
         """ListConRanker's model, data and training dataclasses (:mod:`.arguments`)."""

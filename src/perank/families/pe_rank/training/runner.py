@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from perank.training.runner import RunArguments, TrainingRunner, register_runner
+from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
@@ -92,9 +92,10 @@ def _training_dtype(training_args: Any) -> torch.dtype:
     return torch.float16 if training_args.fp16 else torch.float32
 
 
-@register_runner("pe-rank")
 class PERankRunner(TrainingRunner):
     """PE-Rank's two stages: ``--model_type causal_lm`` (alignment) and ``rank_lm`` (ListMLE ranking)."""
+
+    family = "pe-rank"
 
     def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
         """PE-Rank's model, data and training dataclasses (:mod:`.arguments`)."""

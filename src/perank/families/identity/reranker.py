@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from perank.ranking.base import BaseReranker, reorder
-from perank.ranking.registry import register
 from perank.types import Request, Result
 
 
-@register("identity")
 class IdentityReranker(BaseReranker):
     """Returns candidates in their input order.
 
@@ -16,6 +14,8 @@ class IdentityReranker(BaseReranker):
     by position, ``n - i``: nudging increasing scores down by one float step would keep the order in the file but
     not for trec_eval, which holds scores as 32-bit floats and would score them as one tie, broken by docid.
     """
+
+    name = "identity"
 
     def describe(self) -> dict[str, object]:
         return {"reranker": self.name, "model": None}  # no model: the first stage's order is the ranking

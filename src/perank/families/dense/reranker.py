@@ -14,7 +14,6 @@ from perank.backends.resolve import is_packaged_minilm, packaged_minilm
 from perank.backends.runtime import resolve_device
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
-from perank.ranking.registry import register
 
 #: the display name of the packaged model, used in run file names
 PACKAGED_MINILM_LABEL = "all-MiniLM-L6-v2"
@@ -38,7 +37,6 @@ def _model_label(name: str | None) -> str:
     return Path(name.rstrip("/")).name or name
 
 
-@register("dense")
 class DenseReranker(PointwiseReranker):
     """Scores each candidate by the cosine between its embedding and the query's, highest first.
 
@@ -47,6 +45,8 @@ class DenseReranker(PointwiseReranker):
     its queries), ``tokens_processed`` (encoder tokens of the query and its passages, after truncation),
     ``tokens_generated`` (always 0) and ``truncated_queries``.
     """
+
+    name = "dense"
 
     def __init__(
         self,
