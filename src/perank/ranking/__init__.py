@@ -5,7 +5,8 @@
   model runs (the API's input checks; every family's query and passage budgets);
 - :mod:`~perank.ranking.registry`: ``@register``, :func:`build_reranker`, :func:`available_rerankers`;
 - :mod:`~perank.ranking.pointwise`: :class:`PointwiseReranker` (score pairs, sort);
-- :mod:`~perank.ranking.window`: :class:`WindowReranker` (batched sliding windows) and :class:`QueryState`;
-- :mod:`~perank.ranking.windows`, :mod:`~perank.ranking.parsing`, :mod:`~perank.ranking.prompting`: the
-  window schedule, the permutation parser, and prompt text hygiene.
+- :mod:`~perank.ranking.sliding_window`: :class:`WindowReranker` (batched sliding windows), :class:`QueryState`
+  and the window schedule;
+- :mod:`~perank.ranking.parsing`, :mod:`~perank.ranking.prompting`: the permutation parser, and prompt text
+  hygiene.
 """

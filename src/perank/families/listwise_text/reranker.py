@@ -24,7 +24,7 @@ from perank.backends.runtime import parse_dtype, resolve_device
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.registry import register
-from perank.ranking.window import QueryState
+from perank.ranking.sliding_window import QueryState
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)
