@@ -9,7 +9,7 @@ DEMO_RERANKER ?= pe-rank
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINT_PATHS := src tests benchmarks scripts
+LINT_PATHS := src tests benchmarks
 
 # Nothing may be fetched from a model hub at run time: models come from packages or local folders.
 export HF_HUB_OFFLINE := 1
@@ -49,11 +49,11 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix $(LINT_PATHS)
 
 # Rerun every command of results/expected/*.yaml and compare at 4 decimals (slow: full DL19/DL20 runs);
-# `$(PY) scripts/regress.py --write` regenerates them; `make regress REGRESS="--only dl19"` runs a subset (a file
+# `$(PY) -m perank regress --write` regenerates them; `make regress REGRESS="--only dl19"` runs a subset (a file
 # name, a model or a dataset; --only repeats).
 REGRESS ?=
 regress: $(STAMP)
-	$(PY) scripts/regress.py $(REGRESS)
+	$(PY) -m perank regress $(REGRESS)
 
 clean-venv:
 	rm -rf $(VENV)

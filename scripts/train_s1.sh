@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 1 (alignment), the original command (seeds/000): Mistral-7B + jina-embeddings-v2, projector only.
-# Data: ./data/wiki2m.jsonl (liuqi6777/pe_rank_data) or scripts/build_alignment_data.py output.
+# Data: ./data/wiki2m.jsonl (liuqi6777/pe_rank_data) or perank build-alignment-data output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deepspeed --include="localhost:0,1,2,3" src/train.py \

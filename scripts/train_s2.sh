@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 2 (learning to rank), the original command (seeds/000): full Mistral-7B + projector, encoder frozen.
-# Data: ./data/train.jsonl (liuqi6777/pe_rank_data) or scripts/build_rank_data.py output.
+# Data: ./data/train.jsonl (liuqi6777/pe_rank_data) or perank build-rank-data output.
 # The released checkpoint most likely used top-weighted ListMLE: add --listmle_weighting top to match it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,13 +1,13 @@
-"""Entry point kept at the original's path: ``deepspeed src/train.py ...`` / ``python src/train.py ...``."""
+"""Training: ``deepspeed src/train.py ...`` / ``python src/train.py [--family NAME] ...``.
 
-from __future__ import annotations
+The PE-Rank repository's command line, kept as a launcher of :mod:`perank.cli.train` (``perank train``).
+Python puts this file's folder, ``src/``, first on the module path, so the command imports this checkout's
+package from any working directory, installed or not.
+"""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from perank.cli.train import main  # noqa: E402
+from perank.cli.train import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

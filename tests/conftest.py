@@ -21,6 +21,11 @@ from perank.ranking.family import Family
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Commands the tests start as processes (src/scripts/*.py, benchmarks/run.py, `python -m perank`) import the
+# installed package; this checkout's goes first, as pytest's own `pythonpath` puts it first for the tests.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH")])
+)
 # On a small shared CPU, OpenMP threads that spin while waiting for a busy core make small matmuls 10-30x
 # slower; one thread is the robust default for the test suite (PERANK_TEST_THREADS overrides it).
 torch.set_num_threads(int(os.environ.get("PERANK_TEST_THREADS", "1")))

@@ -18,7 +18,7 @@ from perank.cli.evaluate import main as evaluate
 from perank.io import read_retrieval_results, write_retrieval_results
 from perank.ranking import registry
 from perank.ranking.pointwise import PointwiseReranker
-from perank.ranking.window import WindowReranker
+from perank.ranking.sliding_window import WindowReranker
 from perank.types import Candidate, InputError, Query, Request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def layout() -> list[tuple[Path, str]]:
 def test_the_layout_is_parsed_as_a_tree() -> None:
     """The parser reads the block as the tree it draws (so the tests below check the paths the doc means)."""
     paths = {path.relative_to(SRC).as_posix() for path, _ in layout()}
-    assert {"perank/api.py", "perank/ranking/window.py", "perank/ranking/windows.py", "perank/cli"} <= paths
+    assert {"perank/api.py", "perank/ranking/sliding_window.py", "perank/cli"} <= paths
     assert {"perank/backends/weights.py", "perank/families/pe_rank", "perank/families/dense"} <= paths
     assert "perank/training/group_loss.py" not in paths  # named in the prose of training/, not as an entry
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from perank import Reranker
-from perank.cli import evaluate, fuse, run_evaluation, train, trec_eval
+from perank.cli import evaluate, fuse, retrieve, train, trec_eval
 from perank.cli import main as perank
 from perank.compare import cli as compare
 from perank.types import InputError
@@ -245,7 +245,7 @@ CASES = [
     Case("unknown perank command", perank.main, ("comapre",), "unknown command 'comapre' (did you mean compare?)"),
     Case(
         "retrieval for an unknown dataset",
-        run_evaluation.main,
+        retrieve.main,
         ("--dataset", "nope-set"),
         "unknown dataset 'nope-set'",
     ),

@@ -1,22 +1,28 @@
-"""The latency benchmark end to end on a random tiny model (the same code path as the H100 Mistral-7B run)."""
+"""The benchmarks (``benchmarks/run.py``, the package ``perank_bench``): the latency benchmark end to end on a
+random tiny model (the same code path as the H100 Mistral-7B run), the prepared GPU check's dry run, and the
+every-family benchmark."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from perank.ranking.registry import available_rerankers
+from perank_bench import cli as bench_cli
+from perank_bench.families import cli as families_cli
+from perank_bench.families import configs as families_configs
+from perank_bench.measures import percentile
+from perank_bench.rerank_latency.configs import select_configs
+from perank_bench.rerank_latency.report import markdown, ratios
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "benchmarks"
-SCRIPT = BENCHMARKS / "rerank_latency.py"
+SCRIPT = BENCHMARKS / "run.py"
 
 ENTRY_FIELDS = {
     "reranker",
@@ -32,19 +38,11 @@ ENTRY_FIELDS = {
 CONFIG_FIELDS = {"batch_size", "decode_mode", "device", "dtype", "n_queries"}
 
 
-def _bench(module: str) -> ModuleType:
-    """A module of the benchmark package ``benchmarks/rerank_latency/`` (``benchmarks/`` is not on the path)."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module(f"rerank_latency.{module}")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-
-
 def _run(tmp_path: Path, names: list[str], *extra: str) -> list[dict]:
     cmd = [
         sys.executable,
         str(SCRIPT),
+        "rerank_latency",
         "--synthetic",
         "tiny",
         "--queries",
@@ -114,17 +112,33 @@ def test_synthetic_tiny_benchmark(tmp_path):
 
 
 def test_help_from_any_folder(tmp_path):
-    """The launcher script finds its package and parses its options wherever it is started from."""
+    """The launcher finds its package and parses a benchmark's options wherever it is started from."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, str(SCRIPT), "rerank_latency", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "--synthetic {mistral-7b,tiny}" in proc.stdout and "--embedding-cache" in proc.stdout
 
 
+@pytest.mark.parametrize("name", ["families", "long_inputs", "compare_runs", "arguana_bm25"])
+def test_every_benchmark_parses_its_options(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench_cli.main([name, "--help"])
+    assert exit_info.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_the_launcher_lists_the_benchmarks_and_refuses_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_cli.main([]) == 2 and "rerank_latency" in capsys.readouterr().out
+    assert bench_cli.main(["nope"]) == 2 and "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
 def test_unknown_configuration_is_refused():
     """``--only``/``--skip`` are checked before any model loads; the cached configuration needs its cache."""
-    select = _bench("configs").select_configs
+    select = select_configs
     assert select(None, "", None)[-1] == "listwise-text"
     assert select(None, "listwise-text", "/tmp/cache.sqlite")[-1] == "pe-rank-cached"
     with pytest.raises(SystemExit, match="unknown configuration"):
@@ -135,14 +149,12 @@ def test_unknown_configuration_is_refused():
 
 def test_markdown_reproduces_the_cpu_record():
     """The committed CPU record's table is what ``report.markdown`` writes from its JSON (``--replot``)."""
-    report = _bench("report")
     results = BENCHMARKS / "results"
     entries = json.loads((results / "rerank_latency_cpu.json").read_text())
-    assert (results / "rerank_latency_cpu.md").read_text().startswith(report.markdown(entries, entries[0]["run"]))
+    assert (results / "rerank_latency_cpu.md").read_text().startswith(markdown(entries, entries[0]["run"]))
 
 
 def test_percentile_and_ratios():
-    percentile, ratios = _bench("measures").percentile, _bench("report").ratios
     assert percentile([1.0], 90) == 1.0
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert percentile([0.0, 10.0], 90) == pytest.approx(9.0)
@@ -165,7 +177,7 @@ def test_percentile_and_ratios():
 
 # ---------------------------------------------------------------- the prepared GPU check, dry run on CPU
 
-GPU_CHECK = BENCHMARKS / "gpu_check.sh"
+GPU_CHECK = REPO / "tests" / "gpu_check.sh"
 
 
 def test_gpu_check_dry_run(tmp_path):
@@ -201,28 +213,19 @@ def test_gpu_check_rejects_unknown_options():
 
 # ---------------------------------------------------------------- every family, one benchmark
 
-FAMILIES_SCRIPT = BENCHMARKS / "families.py"
 PEERS = REPO / "tests" / "fixtures" / "peers"
-
-
-def _families(module: str) -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module(f"families.{module}")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def test_every_registered_family_has_a_configuration():
     from perank.ranking.registry import get_reranker_class
 
-    configs = _families("configs").FAMILY_CONFIGS
+    configs = families_configs.FAMILY_CONFIGS
     canonical = {get_reranker_class(name).name for name in available_rerankers()}
     assert canonical <= {c.reranker for c in configs.values()}, canonical - {c.reranker for c in configs.values()}
 
 
 def test_families_options_and_selection():
-    configs = _families("configs")
+    configs = families_configs
     assert configs.select_configs("identity,dense", "dense") == ["identity"]
     with pytest.raises(SystemExit, match="unknown configuration"):
         configs.select_configs("identity,nope", "")
@@ -236,7 +239,7 @@ def test_families_options_and_selection():
 def test_families_benchmark_on_one_query(tmp_path, tiny_dirs, tiny_checkpoint, monkeypatch):
     """Several families on 1 query with the tiny fixtures, in process, plus one that fails (a missing model)
     and one whose registry name is absent: the record has a row for each that ran and a reason for the rest."""
-    cli, configs = _families("cli"), _families("configs")
+    cli, configs = families_cli, families_configs
     monkeypatch.setitem(configs.FAMILY_CONFIGS, "ghost", configs.FamilyConfig("no-such-family", "not registered"))
     sets = [
         f"dense.model_path={tiny_dirs.encoder}",

@@ -1,16 +1,16 @@
-"""scripts/build_pair_data.py on a few DL20 queries: the three teachers, seeding, and the DL19 guards."""
+"""``perank build-pair-data`` (:mod:`perank.tools.data.pair_groups`) on a few DL20 queries: the three teachers,
+seeding, and the DL19 guards."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from perank.io import read_qrels, read_retrieval_results, read_topics, write_retrieval_results
+from perank.tools.data import pair_groups
 from perank.training.pairs import read_pair_groups
 from perank.types import InputError, Query, Request
 
@@ -20,23 +20,14 @@ DL20 = DATA / "retrieve_results_dl20.json"
 QRELS = DATA / "qrels.dl20-passage.txt"
 
 
-def load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_pair_data", ROOT / "scripts" / "build_pair_data.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_pair_data"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def builder() -> ModuleType:
-    return load_builder()
+    return pair_groups
 
 
 def build(builder: ModuleType, out: Path, *args: str) -> list[dict]:
     argv = ["--retrieval-results", str(DL20), "--max-queries", "3", "--candidates-topk", "20", "-o", str(out)]
-    assert builder.main(argv + list(args)) == 0
+    assert builder.run(argv + list(args)) == 0
     read_pair_groups(out)  # what the training runners read: every row valid
     return [json.loads(line) for line in out.read_text().splitlines()]
 
@@ -120,7 +111,9 @@ def test_refuses_dl19_and_bad_options(builder: ModuleType, tmp_path: Path) -> No
     req = read_retrieval_results(DL20)[0]
     write_retrieval_results(sneaky, [Request(Query("new-1", f"  {dl19_text.upper()} "), req.candidates)])
     with pytest.raises(InputError, match=rf"refusing {sneaky}: 1 queries have the text of a held-out"):
-        builder.main(["--retrieval-results", str(sneaky), "--teacher", "dense", "-o", str(out)])
+        builder.run(["--retrieval-results", str(sneaky), "--teacher", "dense", "-o", str(out)])
+    # the command (``perank build-pair-data``) says the same in one line, exit status 2
+    assert builder.main(["--retrieval-results", str(sneaky), "--teacher", "dense", "-o", str(out)]) == 2
     with pytest.raises(InputError, match=r"refusing .*retrieve_results_dl20.json: 3 queries have the text"):
         build(builder, out, "--teacher", "dense", "--forbid-topics", str(DATA / "topics.dl20.txt"))
     for bad in (

@@ -217,7 +217,7 @@ def test_bad_options_and_missing_default(monkeypatch, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no-such-org/colbert: no such model folder, and the Hugging Face hub"):
         colbert(model_path="no-such-org/colbert")  # offline in the tests
     monkeypatch.setattr(colbert_reranker, "DEFAULT_CHECKPOINT", tmp_path / "nope")
-    with pytest.raises(InputError, match="train_colbert_small.sh"):
+    with pytest.raises(InputError, match="recipes/colbert/train_small.sh"):
         build_reranker("colbert")
 
 

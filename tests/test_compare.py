@@ -280,8 +280,8 @@ def test_perank_entry_point_and_python_dash_m(tmp_path: Path, capsys) -> None:
 
 def test_benchmark_times_compare_on_synthetic_runs(tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    script = ROOT / "benchmarks" / "compare_runs.py"
-    args = ["--runs", "3", "--repeats", "1", "--output-dir", str(tmp_path)]
+    script = ROOT / "benchmarks" / "run.py"
+    args = ["compare_runs", "--runs", "3", "--repeats", "1", "--output-dir", str(tmp_path)]
     subprocess.run([sys.executable, str(script), *args], check=True, capture_output=True, env=env)
     result = json.loads((tmp_path / "compare_runs.json").read_text())
     assert result["runs"] == 3 and set(result["median_wall_s"]) == {"t-test", "randomization", "t-test, --per-query"}

@@ -112,7 +112,7 @@ def test_other_folders_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(InputError, match="batch_sise"):
         build_reranker("bge-reranker", model_path=str(TINY), batch_sise=4)
     monkeypatch.setattr(ce_model, "DEFAULT_CHECKPOINT", tmp_path / "absent")
-    with pytest.raises(InputError, match="train_cross_encoder_small.sh"):
+    with pytest.raises(InputError, match="recipes/cross_encoder/train_small.sh"):
         CrossEncoderReranker(device="cpu")
 
 
@@ -170,13 +170,13 @@ def test_training_refuses_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_the_recipe_command_parses() -> None:
-    """scripts/train_cross_encoder_small.sh's src/train.py flags are all known to the runner and valid."""
+    """recipes/cross_encoder/train_small.sh's src/train.py flags are all known to the runner and valid."""
     import shlex
 
     from perank.cli.train import split_family
     from perank.training.runner import get_runner
 
-    script = (Path(__file__).resolve().parents[1] / "scripts" / "train_cross_encoder_small.sh").read_text()
+    script = (Path(__file__).resolve().parents[1] / "recipes" / "cross_encoder" / "train_small.sh").read_text()
     body = script.split("$PY src/train.py", 1)[1].split('"$@"', 1)[0]
     argv = [
         ("5" if "MAX" in a or "TOTAL" in a else "x") if "$" in a else a for a in shlex.split(body.replace("\\\n", " "))

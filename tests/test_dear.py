@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from perank.backends.hf_lm import HFLanguageModel
-from perank.families.dear.fitting import fill_cap
 from perank.families.dear.prompts import answer, answer_text, card_prompt, cut_passage, repo_messages
 from perank.families.dear.reranker import DearReranker
+from perank.families.dear.window_budget import fill_cap
 from perank.ranking.parsing import parse_permutation
 from perank.ranking.registry import build_reranker
 from perank.types import Candidate, InputError, Query, Request

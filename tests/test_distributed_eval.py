@@ -209,7 +209,6 @@ def test_ranks_with_different_settings_stop(setup, tmp_path: Path) -> None:
     script = tmp_path / "launch.py"
     script.write_text(
         "import os, sys\n"
-        f"sys.path.insert(0, {str(REPO / 'src')!r})\n"
         "from perank.cli.evaluate import main\n"
         "extra = ['--topk', '5'] if os.environ['RANK'] == '1' else []\n"
         "sys.exit(main(sys.argv[1:] + extra))\n"

@@ -183,21 +183,13 @@ def PassageEncoderWithLength(encoder, max_length):  # noqa: N802  (reads like a 
 def test_pe_rank_reranker_embedding_cache_option(tmp_path):
     """``build_reranker("pe-rank", embedding_cache=PATH)`` routes the encoder through the cache."""
     pytest.importorskip("transformers")
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        import rerank_latency as rl
-    finally:
-        sys.path.remove(str(bench))
     import torch
 
     from perank.ranking.registry import build_reranker
     from perank.types import Candidate, Query, Request
+    from perank_bench.rerank_latency.synthetic import build_synthetic
 
-    model = rl.build_synthetic("tiny", "cpu", torch.float32, None, 64)
+    model = build_synthetic("tiny", "cpu", torch.float32, None, 64)
     path = tmp_path / "emb.sqlite"
     reranker = build_reranker("pe-rank", model=model, embedding_cache=str(path), batch_size=1)
     request = Request(Query("q1", "fleas"), [Candidate(f"d{i}", f"passage number {i}") for i in range(5)])

@@ -1,21 +1,16 @@
-"""scripts/first_step_agreement.py: Spearman of a checkpoint's first decoding step with the encoder cosine."""
+"""``perank first-step-agreement``: Spearman of a checkpoint's first decoding step with the encoder cosine."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from test_pe_rank_reranker import make_request
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from first_step_agreement import main, spearman  # noqa: E402
-from test_pe_rank_reranker import make_request  # noqa: E402
-
-from perank.io import write_retrieval_results  # noqa: E402
+from perank.io import write_retrieval_results
+from perank.tools.analysis.first_step_agreement import main, spearman
 
 
 def test_spearman_of_orders() -> None:

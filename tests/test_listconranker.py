@@ -205,7 +205,7 @@ def test_folders_that_are_not_listconranker_name_what_is_missing(tmp_path: Path,
     with pytest.raises(InputError, match="hub could not provide it"):
         ListConRankerReranker(model_path="no-such-owner/no-such-listconranker", device="cpu")
     monkeypatch.setattr(checkpoint, "DEFAULT_CHECKPOINT", tmp_path / "listconranker-minilm")
-    with pytest.raises(InputError, match="train_listconranker_small.sh"):
+    with pytest.raises(InputError, match="recipes/listconranker/train_small.sh"):
         ListConRankerReranker(device="cpu")
     broken = shutil.copytree(TINY, tmp_path / "broken")
     data = (broken / LIST_TRANSFORMER_NAME).read_bytes()

@@ -99,11 +99,11 @@ def test_bad_rows_and_flags_are_refused_up_front(tiny_dirs, tmp_path: Path, caps
 
 
 def test_the_recipe_command_parses() -> None:
-    """scripts/train_listwise_sft_small.sh's src/train.py flags are all known to the runner and valid."""
+    """recipes/listwise_sft/train_small.sh's src/train.py flags are all known to the runner and valid."""
     from perank.cli.train import split_family
     from perank.training.runner import get_runner
 
-    script = (Path(__file__).resolve().parents[1] / "scripts" / "train_listwise_sft_small.sh").read_text()
+    script = (Path(__file__).resolve().parents[1] / "recipes" / "listwise_sft" / "train_small.sh").read_text()
     body = script.split("$PY src/train.py", 1)[1].split('"$@"', 1)[0]
     argv = [
         ("5" if "MAX" in a or "TOTAL" in a else "x") if "$" in a else a for a in shlex.split(body.replace("\\\n", " "))

@@ -148,7 +148,15 @@ def test_a_family_that_truncates_by_itself_keeps_its_exact_rule(fixtures) -> Non
 def test_default_pe_rank_peak_memory_on_a_1mb_query_and_passage_stays_near_a_normal_query() -> None:
     mb = str(1_000_000)
     out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "long_inputs.py"), "--query-chars", mb, "--passage-chars", mb],
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "long_inputs",
+            "--query-chars",
+            mb,
+            "--passage-chars",
+            mb,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,7 +9,7 @@ from perank.families.pe_rank.decoding import decode_listwise
 from perank.families.pe_rank.prompts import messages
 from perank.families.pe_rank.reranker import ListwiseTextEmbeddingReranker, PERankReranker
 from perank.ranking.registry import build_reranker
-from perank.ranking.window import listwise_scores, share
+from perank.ranking.sliding_window import listwise_scores, share
 from perank.types import Candidate, InputError, Query, Request
 
 

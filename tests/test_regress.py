@@ -3,17 +3,15 @@ queries, gives the stored per-query nDCG@10 at 4 decimals (the full check is ``m
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import regress  # noqa: E402
+from perank.ranking.base import BaseReranker
+from perank.tools import regress
 
-from perank.ranking.base import BaseReranker  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED = sorted(regress.EXPECTED_DIR.glob("*.yaml"))
 
@@ -22,7 +20,7 @@ def test_every_expected_file_is_a_known_spec() -> None:
     known = {spec.path for spec in regress.all_specs()}
     assert EXPECTED, "no expected files under results/expected"
     for path in EXPECTED:
-        assert path in known, f"{path.name} is not a model/dataset of scripts/regress.py"
+        assert path in known, f"{path.name} is not a model/dataset of perank.tools.regress"
         data = regress.load_expected(path)
         spec = next(s for s in regress.all_specs() if s.path == path)
         assert data["command"] == spec.command and data["name"] == spec.name

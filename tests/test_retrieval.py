@@ -283,7 +283,7 @@ def test_cli_writes_both_files_and_prints_ndcg(tmp_path: Path) -> None:
 
 
 def test_cli_reports_bad_input(tmp_path: Path) -> None:
-    from perank.cli.run_evaluation import main
+    from perank.cli.retrieve import main
 
     assert main(["--dataset", "nope", "-q"]) == 2
 

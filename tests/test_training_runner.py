@@ -138,7 +138,13 @@ def test_legacy_warmup_ratio_becomes_a_fractional_warmup_steps(tmp_path: Path) -
         TrainingArguments(output_dir=str(tmp_path), use_cpu=True, warmup_ratio=1.5)
 
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+REPO = Path(__file__).resolve().parents[1]
+#: the original commands stay in scripts/ (where the PE-Rank repository has them); the small model's is a recipe
+SCRIPTS = {
+    "train_s1.sh": REPO / "scripts" / "train_s1.sh",
+    "train_s2.sh": REPO / "scripts" / "train_s2.sh",
+    "train_small.sh": REPO / "recipes" / "pe_rank" / "train_small.sh",
+}
 # values for the shell variables in the scripts' commands, by the flag they follow (anything else: a path)
 SHELL_VALUES = {"--max_steps": "5", "--lr_scheduler_type": "cosine"}
 
@@ -147,7 +153,7 @@ def _script_commands(name: str) -> list[list[str]]:
     """The flags each ``src/train.py`` command of a training script passes, shell variables replaced by
     plausible values (a command ends at ``"$@"`` or at its first line without a continuation backslash)."""
     commands = []
-    for chunk in (SCRIPTS / name).read_text().split("src/train.py")[1:]:
+    for chunk in SCRIPTS[name].read_text().split("src/train.py")[1:]:
         lines = []
         for line in chunk.split('"$@"', 1)[0].splitlines():
             lines.append(line.rstrip().removesuffix("\\"))
@@ -156,7 +162,7 @@ def _script_commands(name: str) -> list[list[str]]:
         argv = shlex.split(" ".join(lines))
         argv = [SHELL_VALUES.get(argv[i - 1], "x") if "$" in a else a for i, a in enumerate(argv)]
         # the scripts cd to the repository root first; the DeepSpeed config is read while parsing
-        commands.append([str(SCRIPTS.parent / a) if argv[i - 1] == "--deepspeed" else a for i, a in enumerate(argv)])
+        commands.append([str(REPO / a) if argv[i - 1] == "--deepspeed" else a for i, a in enumerate(argv)])
     return commands
 
 

@@ -1,26 +1,18 @@
-"""The small model's recipe scripts: mixing rows, the projector warm start, and exporting a checkpoint."""
+"""The small model's recipe tools (:mod:`perank.tools`): mixing rows, the projector warm start, exporting a
+checkpoint, ranking windows; and the recipes' shell helpers (``recipes/lib.sh``)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from perank.tools.checkpoints import export, init_projector
+from perank.tools.data import mix_rows, rank_windows
 
-
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
@@ -29,23 +21,21 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 
 
 def test_mix_caps_windows_per_query_and_is_deterministic(tmp_path: Path) -> None:
-    mix = load_script("mix_train_rows")
     a = write_rows(tmp_path / "a.jsonl", [{"qid": q, "w": i} for q in ("1", "2", "3") for i in range(4)])
     b = write_rows(tmp_path / "b.jsonl", [{"qid": "x", "w": 0}, {"qid": "y", "w": 0}])
     out1, out2 = tmp_path / "m1.jsonl", tmp_path / "m2.jsonl"
-    assert mix.main([f"{a}:1", str(b), "-o", str(out1), "--seed", "3"]) == 0
-    assert mix.main([f"{a}:1", str(b), "-o", str(out2), "--seed", "3"]) == 0
+    assert mix_rows.main([f"{a}:1", str(b), "-o", str(out1), "--seed", "3"]) == 0
+    assert mix_rows.main([f"{a}:1", str(b), "-o", str(out2), "--seed", "3"]) == 0
     rows = [json.loads(line) for line in out1.read_text().splitlines()]
     assert sorted(r["qid"] for r in rows) == ["1", "2", "3", "x", "y"]  # one window per query from a, all of b
     assert out1.read_text() == out2.read_text()
 
 
 def test_mix_names_a_bad_row(tmp_path: Path) -> None:
-    mix = load_script("mix_train_rows")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"qid": "1"}\n{"no_qid": 1}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"bad.jsonl:2"):
-        mix.main([str(bad), "-o", str(tmp_path / "out.jsonl")])
+        mix_rows.main([str(bad), "-o", str(tmp_path / "out.jsonl")])
 
 
 def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
@@ -55,7 +45,6 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
     from perank.families.pe_rank.projector import build_projector
     from perank.families.pe_rank.training.runner import load_projector_weights
 
-    init = load_script("init_projector")
     llm = write_tiny_llm(tmp_path / "llm")
     texts = ["solar panels convert light", "the history of rome", "how to bake bread", "query about bread"]
     rows = [{"query": texts[3], "extra_texts": texts[:3]}]
@@ -65,7 +54,7 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
     torch.save(cache, tmp_path / "emb.pt")
     out = tmp_path / "s1" / "projector.bin"
     args = ["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--llm", str(llm), "--epochs", "3"]
-    assert init.main([*args, "--output", str(out)]) == 0
+    assert init_projector.main([*args, "--output", str(out)]) == 0
     state = torch.load(out, weights_only=True)
     assert set(state) == {f"model.projector.{i}.{p}" for i in (0, 2) for p in ("weight", "bias")}
     projector = build_projector("mlp2x_gelu", 12, 64)
@@ -74,17 +63,17 @@ def test_init_projector_writes_a_loadable_projector(tmp_path: Path) -> None:
 
 
 def test_init_projector_needs_cached_embeddings(tmp_path: Path) -> None:
-    init = load_script("init_projector")
     data = write_rows(tmp_path / "rows.jsonl", [{"query": "q", "extra_texts": ["p"]}])
     torch.save({}, tmp_path / "emb.pt")
     with pytest.raises(SystemExit, match="none of the texts"):
-        init.main(["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--output", str(tmp_path / "p.bin")])
+        init_projector.main(
+            ["--data", str(data), "--embeddings", str(tmp_path / "emb.pt"), "--output", str(tmp_path / "p.bin")]
+        )
 
 
 def test_export_keeps_only_what_loading_needs(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
-    export = load_script("export_checkpoint")
     ck = tmp_path / "checkpoint-7"
     ck.mkdir()
     save_file({"base_model.layer.lora_A.weight": torch.randn(4, 8)}, str(ck / "adapter_model.safetensors"))
@@ -116,7 +105,7 @@ def test_build_rank_data_without_the_query_text(tmp_path: Path) -> None:
     args = ["--retrieval-results", str(data / "retrieve_results_dl20.json"), "--max-queries", "2", "--teacher", "qrels"]
     args += ["--qrels", str(data / "qrels.dl20-passage.txt"), "--windows-per-query", "1", "--window-size", "5"]
     args += ["--query-embedding", "--query-embedding-position", "answer", "--no-query-text", "-o", str(out)]
-    assert load_script("build_rank_data").main(args) == 0
+    assert rank_windows.main(args) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 2
     for row in rows:
@@ -132,6 +121,6 @@ def test_last_step_finds_the_highest_checkpoint(tmp_path: Path) -> None:
     for name in ("checkpoint-100", "checkpoint-1200", "checkpoint-300", "other-5000"):
         (tmp_path / name).mkdir()
     (tmp_path / "checkpoint-9000").write_text("a file, not a checkpoint")
-    script = f". {SCRIPTS / 'lib.sh'}; OUT={tmp_path}; last_step; last_step {tmp_path / 'none'}"
+    script = f". {RECIPES / 'lib.sh'}; OUT={tmp_path}; last_step; last_step {tmp_path / 'none'}"
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1200", "0"]

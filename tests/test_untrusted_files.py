@@ -1,4 +1,4 @@
-"""Untrusted files never run code: a scan of the package, its scripts and benchmarks.
+"""Untrusted files never run code: a scan of the package (its tools included) and the benchmarks.
 
 Checkpoints and caches come from the hub or from other people. ``torch.load`` must pass ``weights_only=True``
 (tensors only, no pickled objects); nothing reads pickles (``pickle``/``dill``/``cloudpickle``/``joblib``,
@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted(
-    p for folder in ("src", "scripts", "benchmarks") for p in (REPO / folder).rglob("*.py") if "fixtures" not in p.parts
+    p for folder in ("src", "benchmarks") for p in (REPO / folder).rglob("*.py") if "fixtures" not in p.parts
 )
 PICKLE_MODULES = {"pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perank.ranking.windows import sliding_windows
+from perank.ranking.sliding_window import sliding_windows
 
 
 def test_top100_gives_nine_windows_back_to_front():

@@ -55,7 +55,7 @@ def text_hash(text: str) -> bytes:
 
 def text_key(text: str) -> str:
     """:func:`text_hash` as hex: the key of a text in in-memory and ``.pt`` embedding caches (training's
-    ``--embedding_cache``, ``scripts/build_rank_data.py --embeddings``), the same identity as the SQLite cache."""
+    ``--embedding_cache``, ``perank build-rank-data --embeddings``), the same identity as the SQLite cache."""
     return text_hash(text).hex()
 
 

@@ -7,7 +7,8 @@
   manifest, the one catalogue of built-in and installed families, and :func:`build_reranker`,
   :func:`available_rerankers` over it;
 - :mod:`~perank.ranking.pointwise`: :class:`PointwiseReranker` (score pairs, sort);
-- :mod:`~perank.ranking.window`: :class:`WindowReranker` (batched sliding windows) and :class:`QueryState`;
-- :mod:`~perank.ranking.windows`, :mod:`~perank.ranking.parsing`, :mod:`~perank.ranking.prompting`: the
-  window schedule, the permutation parser, and prompt text hygiene.
+- :mod:`~perank.ranking.sliding_window`: :class:`WindowReranker` (batched sliding windows), :class:`QueryState`
+  and the window schedule;
+- :mod:`~perank.ranking.parsing`, :mod:`~perank.ranking.prompting`: the permutation parser, and prompt text
+  hygiene.
 """

@@ -3,7 +3,7 @@
 A family takes a *batch* of requests so that it can batch across queries; the pipeline decides the batch
 size and handles resuming, writing and scoring. Most families do not subclass :class:`BaseReranker`
 directly but one of the strategies beside it: :class:`perank.ranking.pointwise.PointwiseReranker` (score
-each query-passage pair) or :class:`perank.ranking.window.WindowReranker` (rank sliding windows).
+each query-passage pair) or :class:`perank.ranking.sliding_window.WindowReranker` (rank sliding windows).
 
 :meth:`BaseReranker.rerank` is the one entry point, and it does what every family needs before its model runs:
 it checks the requests (:mod:`perank.ranking.inputs`: a ``None`` or a number where a text belongs is an

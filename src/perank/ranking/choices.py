@@ -27,7 +27,7 @@ from typing import Any
 
 from perank.ranking.base import BaseReranker, reorder
 from perank.ranking.pointwise import length_sorted_batches
-from perank.ranking.window import listwise_scores, share
+from perank.ranking.sliding_window import listwise_scores, share
 from perank.types import InputError, Request, Result
 
 #: a question for the model: the indices (into the query's candidates) of the passages of one prompt, in label order

@@ -20,7 +20,7 @@ from perank.backends.lm import Capability, LanguageModel, Sampling
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.parsing import REPAIR_KINDS, parse_permutation
 from perank.ranking.prompting import strip_tokens
-from perank.ranking.window import QueryState, WindowReranker, share
+from perank.ranking.sliding_window import QueryState, WindowReranker, share
 from perank.types import Request
 
 

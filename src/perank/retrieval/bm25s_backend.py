@@ -12,7 +12,7 @@ Python/NumPy. To make its rankings interchangeable with Pyserini's we use
   count; bm25s sums a token's scores once per occurrence, which is the same);
 - Lucene's lossy one-byte encoding of document length (:func:`lucene_quantized_length`), which plain
   bm25s does not have: without it ArguAna's nDCG@10 is 0.4003 instead of Lucene's 0.3970 and only half
-  of the top-10 lists agree; with it every top-10 list is identical (``benchmarks/arguana_bm25.py``);
+  of the top-10 lists agree; with it every top-10 list is identical (``benchmarks/run.py arguana_bm25``);
 - ties broken by docid, as Anserini's searcher does, and only matching documents returned.
 
 Built indexes are cached on disk, keyed by the corpus file's SHA-256 and every setting that affects the

@@ -1,4 +1,4 @@
-"""Teacher scores that training-data builders share (``scripts/build_rank_data.py``, ``build_pair_data.py``).
+"""Teacher scores that training-data builders share (``perank build-rank-data``, ``perank build-pair-data``).
 
 The dense teacher is the packaged MiniLM cosine (the ``dense`` reranker's score): every builder must compute
 it the same way and share one embedding file, so a second teacher, and PE-Rank training

@@ -22,7 +22,7 @@ from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.types import InputError
 
-#: the small model trained here (scripts/train_colbert_small.sh), used when no model_path is given
+#: the small model trained here (recipes/colbert/train_small.sh), used when no model_path is given
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "colbert-minilm"
 #: bge-m3's BGEM3FlagModel defaults (query_max_length, passage_max_length)
 QUERY_MAX_LENGTH = 512
@@ -38,7 +38,7 @@ def default_model_path(model_path: str | None) -> str:
         return str(DEFAULT_CHECKPOINT)
     raise InputError(
         f"no model_path given and the default ColBERT model {DEFAULT_CHECKPOINT} does not exist; train it with "
-        "scripts/train_colbert_small.sh, or pass a model path (BAAI/bge-m3, a folder with colbert_linear.pt, "
+        "recipes/colbert/train_small.sh, or pass a model path (BAAI/bge-m3, a folder with colbert_linear.pt, "
         "or a plain encoder such as all-minilm-l6-v2 for zero-shot MaxSim)"
     )
 

@@ -21,7 +21,7 @@ from perank.types import InputError
 
 #: the small model trained by the recipe below (the default ``model_path``)
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "cross-encoder-minilm"
-RECIPE = "scripts/train_cross_encoder_small.sh"
+RECIPE = "recipes/cross_encoder/train_small.sh"
 
 #: files that mark another family's checkpoint, and what it is
 OTHER_FAMILIES = {

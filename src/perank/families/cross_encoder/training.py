@@ -149,7 +149,7 @@ class CrossEncoderRunner(TrainingRunner):
         """Data is given, groups hold a negative, budgets and distillation settings make sense."""
         data, training = args.data, args.training
         if not data.data_path:
-            raise InputError("--data_path is required (FlagEmbedding JSONL, e.g. from scripts/build_pair_data.py)")
+            raise InputError("--data_path is required (FlagEmbedding JSONL, e.g. from perank build-pair-data)")
         if data.group_size < 2:
             raise InputError(f"--group_size {data.group_size}: must be at least 2 (a positive and a negative)")
         if data.query_max_len < 1 or data.passage_max_len < 1:

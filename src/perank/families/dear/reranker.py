@@ -24,12 +24,12 @@ from typing import Any
 import torch
 
 from perank.backends.lm import LanguageModel, Sampling
-from perank.families.dear.fitting import fit_passages
 from perank.families.dear.prompts import PROMPTS, answer_text, card_prompt, cut_passage, first_id, repo_messages
+from perank.families.dear.window_budget import fit_passages
 from perank.ranking.budgets import TokenBudget
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.parsing import parse_permutation
-from perank.ranking.window import QueryState
+from perank.ranking.sliding_window import QueryState
 from perank.types import InputError
 
 DEFAULT_MODEL = "abdoelsayed/DeAR-8B-Reranker-Listwise-LoRA-v1"

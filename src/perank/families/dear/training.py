@@ -1,14 +1,14 @@
 """``--family listwise-sft``: DeAR-style supervised fine-tuning of a causal LM to write teacher rankings.
 
 Each training row is one window of a query's passages with a teacher order: the PE-Rank stage-2 rows that
-``scripts/build_rank_data.py`` writes (``query``, ``ranking``, ``extra_texts``; their PE-Rank messages are not
+``perank build-rank-data`` writes (``query``, ``ranking``, ``extra_texts``; their PE-Rank messages are not
 read), so one teacher file serves both families. A row becomes the ``dear`` prompt of the chosen variant
 (``--prompt``, default ``repo``: chat messages, ids from 1) followed by the teacher's answer ``[3] > [1] > ...``,
 and the next-token loss covers the answer only (:func:`perank.training.chat.masked_labels`): with a chat
 template, the last assistant turn including its end-of-turn token (the repository's fixed acknowledgement turns
 are context, not targets); with the plain ``card`` prompt, the answer and an end-of-sequence token. Passages are
 shown exactly as ``dear`` shows them at inference (the variant's cut, then fitted to ``--model_max_length`` by
-:mod:`perank.families.dear.fitting`), so training and decoding read the same prompt.
+:mod:`perank.families.dear.window_budget`), so training and decoding read the same prompt.
 
 LoRA is on by default with the model card's settings (r 16, alpha 32, dropout 0.05, attention and MLP
 projections; the card's lr is 1e-5, its repository's script 1e-4). The saved folder (``output_dir`` and each
@@ -28,9 +28,9 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer
 
-from perank.families.dear.fitting import count_tokens, fit_passages
 from perank.families.dear.prompts import PROMPTS, answer, card_prompt, cut_passage, is_chat, repo_messages
 from perank.families.dear.reranker import SETTINGS_FILE
+from perank.families.dear.window_budget import count_tokens, fit_passages
 from perank.ranking.prompting import strip_tokens
 from perank.training.arguments import BackboneArguments, LoraArguments
 from perank.training.arguments import TrainingArguments as BaseTrainingArguments
@@ -60,7 +60,7 @@ class ModelArguments(BackboneArguments, LoraArguments):
 class DataArguments:
     """The teacher rows and the prompt variant they are rendered in."""
 
-    data_path: str = field(default="", metadata={"help": "rank rows (scripts/build_rank_data.py): query, ranking"})
+    data_path: str = field(default="", metadata={"help": "rank rows (perank build-rank-data): query, ranking"})
     prompt: str = field(default="repo", metadata={"help": "dear prompt variant: card, repo or repo-cot"})
     max_passage_tokens: int | None = field(default=None, metadata={"help": "cap per passage, in tokens"})
 
@@ -237,7 +237,7 @@ class ListwiseSFTRunner(TrainingRunner):
         """Data is given, the prompt variant is known, and the budgets are positive."""
         data = args.data
         if not data.data_path:
-            raise InputError("--data_path is required (rank rows, e.g. from scripts/build_rank_data.py)")
+            raise InputError("--data_path is required (rank rows, e.g. from perank build-rank-data)")
         if data.prompt not in PROMPTS:
             raise InputError(f"--prompt {data.prompt!r}: choose one of {', '.join(PROMPTS)}")
         if data.max_passage_tokens is not None and data.max_passage_tokens < 1:

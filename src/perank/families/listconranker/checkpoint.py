@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 PUBLISHED_ID = "ByteDance/ListConRanker"
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "listconranker-minilm"
-RECIPE = "scripts/train_listconranker_small.sh"
+RECIPE = "recipes/listconranker/train_small.sh"
 EMBEDDER_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 _HUB_FILES = ["*.json", "*.txt", "*.model", "*.pt", "*.safetensors"]
 _LAYER_KEY = re.compile(r"^list_transformer\.layers\.(\d+)\.")

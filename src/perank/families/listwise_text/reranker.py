@@ -21,7 +21,7 @@ import torch
 from perank.backends.lm import LanguageModel
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
-from perank.ranking.window import QueryState
+from perank.ranking.sliding_window import QueryState
 from perank.types import InputError
 
 logger = logging.getLogger(__name__)

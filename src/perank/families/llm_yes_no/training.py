@@ -141,7 +141,7 @@ class LLMYesNoRunner(TrainingRunner):
         """Data is given, groups hold a negative, budgets and the prompt make sense."""
         data = args.data
         if not data.data_path:
-            raise InputError("--data_path is required (FlagEmbedding JSONL, e.g. from scripts/build_pair_mix.sh)")
+            raise InputError("--data_path is required (FlagEmbedding JSONL, e.g. from recipes/build_pair_mix.sh)")
         if data.group_size < 2:
             raise InputError(f"--group_size {data.group_size}: must be at least 2 (a positive and a negative)")
         if data.query_max_len < 1 or data.passage_max_len < 1:

@@ -7,11 +7,11 @@ How a batch of queries is ranked:
 
 1. every query's candidates (and, with ``query_embedding``, the query) are encoded and projected ONCE, in one
    batched encoder call for the whole batch of queries; windows only index into those vectors;
-2. the sliding-window loop of :class:`perank.ranking.window.WindowReranker` hands the k-th window of every
+2. the sliding-window loop of :class:`perank.ranking.sliding_window.WindowReranker` hands the k-th window of every
    query in the batch to :meth:`PERankReranker.rank_windows`, which ranks them in ONE
    :func:`perank.families.pe_rank.decoding.decode_listwise` call (rows left padded to a common length);
 3. the window's new order is written back, and each passage remembers the probability it had when the last
-   window containing it chose it (scores: :func:`perank.ranking.window.listwise_scores`).
+   window containing it chose it (scores: :func:`perank.ranking.sliding_window.listwise_scores`).
 
 Every window of a query begins with the same tokens (system turn, instruction, query text, up to the first
 passage token). With ``reuse_prefix`` (the default) that prefix is run through the LLM once per batch of
@@ -44,12 +44,12 @@ from perank.families.pe_rank.fast_decode import build_runner, resolve_engine
 from perank.families.pe_rank.model import PERankModel
 from perank.families.pe_rank.prompts import window_prompt
 from perank.ranking.budgets import TextBudgets, TokenBudget
-from perank.ranking.window import QueryState, WindowReranker, share
+from perank.ranking.sliding_window import QueryState, WindowReranker, share
 from perank.types import InputError, Request
 
 logger = logging.getLogger(__name__)
 
-#: the checkpoint used when no ``model_path`` is given (trained by ``scripts/train_small.sh``)
+#: the checkpoint used when no ``model_path`` is given (trained by ``recipes/pe_rank/train_small.sh``)
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "pe-rank-smollm2-minilm"
 
 

@@ -37,7 +37,9 @@ class ModelArguments:
 class DataArguments:
     """The query groups and how a training list is drawn from each."""
 
-    data_path: str = field(default="", metadata={"help": "FlagEmbedding JSONL {query, pos, neg} (build_pair_data.py)"})
+    data_path: str = field(
+        default="", metadata={"help": "FlagEmbedding JSONL {query, pos, neg} (perank build-pair-data)"}
+    )
     group_size: int = field(default=16, metadata={"help": "passages per training list (positives + negatives)"})
     max_positives: int | None = field(
         default=None, metadata={"help": "at most this many positives per list (default: a quarter of the list)"}

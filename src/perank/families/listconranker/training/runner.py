@@ -4,7 +4,7 @@
 Stage 1: ``--freeze_embedder True`` from a plain embedder (``--model_name_or_path all-minilm-l6-v2``: a fresh
 projection, list transformer and head of the published sizes scaled to it). Stage 2: everything trains,
 ``--model_name_or_path`` = stage 1's output folder. The published recipe ran stage 1 for 4 epochs (batch 1024)
-and stage 2 for 2 (batch 256) over ~2.6M queries; ``scripts/train_listconranker_small.sh`` is the CPU version.
+and stage 2 for 2 (batch 256) over ~2.6M queries; ``recipes/listconranker/train_small.sh`` is the CPU version.
 Each save is a ListConRanker folder; a resumed run rebuilds the model from the checkpoint folder itself.
 """
 
@@ -36,7 +36,7 @@ class ListConRankerRunner(TrainingRunner):
         """Data to train on, list sizes that leave room for positives and negatives, a usable Circle Loss."""
         model, data, training = args.model, args.data, args.training
         if not data.data_path:
-            raise InputError("--data_path is required (FlagEmbedding JSONL; scripts/build_pair_data.py writes it)")
+            raise InputError("--data_path is required (FlagEmbedding JSONL; perank build-pair-data writes it)")
         if data.group_size < 2:
             raise InputError(f"--group_size {data.group_size}: a list needs a positive and a negative")
         if not 1 <= data.positives() < data.group_size:

@@ -57,7 +57,7 @@ class TrainingArguments(BaseTrainingArguments):
     )
     cache_embeddings: bool = field(default=True, metadata={"help": "cache frozen-encoder outputs by text"})
     embedding_cache: str | None = field(
-        default=None, metadata={"help": "preload encoder embeddings (.pt from build_rank_data.py --embeddings)"}
+        default=None, metadata={"help": "preload encoder embeddings (.pt from perank build-rank-data --embeddings)"}
     )
 
     def __post_init__(self) -> None:

@@ -83,7 +83,7 @@ class PERankTrainingModel(nn.Module):
     # ------------------------------------------------------------------ embeddings
 
     def load_embedding_cache(self, path: str) -> int:
-        """Preload frozen-encoder outputs (``{sha1 hex of text: [d_enc]}``, as build_rank_data.py writes them).
+        """Preload frozen-encoder outputs (``{sha1 hex of text: [d_enc]}``, as perank build-rank-data writes them).
 
         Only valid for the same encoder, pooling and max length; the dimension is checked.
         """
