@@ -18,3 +18,4 @@ import perank.families.llm_yes_no.reranker  # noqa: F401
 import perank.families.llm_layerwise.reranker  # noqa: F401
 import perank.families.dear.reranker  # noqa: F401
 import perank.families.prompt_rankers  # noqa: F401
+import perank.families.e2rank.reranker  # noqa: F401
