@@ -141,7 +141,7 @@ def test_public_facade_ranks_texts(name: str, fixtures) -> None:
     assert [c.text for c in result.candidates] == [docs[int(c.docid)] for c in result.candidates]  # ids = positions
     assert [c.rank for c in result.candidates] == [1, 2, 3]
     assert result.top_k(2) == result.candidates[:2] and result.top_k(5) == result.candidates
-    if isinstance(ranker.family, PointwiseReranker):
+    if isinstance(ranker.family, PointwiseReranker) and ranker.family.scores_each_pair:
         pairs = [(query, d) for d in docs]
         scores = ranker.compute_score(pairs)
         assert isinstance(scores, list) and len(scores) == 3

@@ -66,7 +66,7 @@ class Reranker:
         single pair); ``normalize=True`` applies the sigmoid. Listwise families rank lists, not pairs, and refuse."""
         from perank.ranking.pointwise import PointwiseReranker
 
-        if not isinstance(self.family, PointwiseReranker):
+        if not isinstance(self.family, PointwiseReranker) or not self.family.scores_each_pair:
             raise InputError(
                 f"reranker {self.name!r} ranks whole lists and has no per-pair score; use rank() or a pointwise "
                 "family for compute_score()"

@@ -13,6 +13,7 @@ reads :data:`PACKAGES` and imports each manifest, and a reranker's or runner's m
 PACKAGES: tuple[str, ...] = (
     "identity",
     "dense",
+    "e2rank",
     "pe_rank",
     "listwise_text",
     "cross_encoder",

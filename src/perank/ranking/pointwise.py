@@ -27,7 +27,7 @@ from typing import Any
 
 from perank.ranking.base import BaseReranker, fit_passage, fit_query, reorder
 from perank.ranking.inputs import check_pairs
-from perank.types import Request, Result
+from perank.types import InputError, Request, Result
 
 
 @dataclass
@@ -126,6 +126,9 @@ class PointwiseReranker(BaseReranker):
     """
 
     batch_size: int = 32
+    #: whether a pair's score depends on that pair alone, as ``compute_score`` promises; False for a family whose
+    #: query vector is built from the whole candidate list (E2Rank's pseudo-query), which then refuses it
+    scores_each_pair: bool = True
 
     def score_batch(self, pairs: list[tuple[str, str]]) -> PairScores:
         """Scores of one batch of pairs (all the same length class). Override this or :meth:`score_pairs`."""
@@ -151,6 +154,11 @@ class PointwiseReranker(BaseReranker):
         """Scores of ``(query, passage)`` pairs as FlagEmbedding's ``compute_score`` gives them: always a list
         (one pair gives a one-element list, as FlagEmbedding does since it stopped returning a bare float);
         ``normalize=True`` maps each score through :meth:`normalize_scores` (the sigmoid, in float64)."""
+        if not self.scores_each_pair:
+            raise InputError(
+                f"reranker {self.name!r} scores a passage against its whole candidate list, so it has no per-pair "
+                "score; use rank()"
+            )
         items = self.fitted_pairs(pairs)
         if not items:
             return []

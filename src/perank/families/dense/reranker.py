@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from perank.backends.resolve import is_packaged_minilm, packaged_minilm
-from perank.backends.runtime import resolve_device
+from perank.backends.sentence_embedder import SentenceEmbedder, load_sentence_transformer
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 
@@ -43,7 +43,8 @@ class DenseReranker(PointwiseReranker):
     All passages of a batch of requests are encoded in one call, so the encoder sees full batches even when
     a query has few candidates. Stats per query: ``latency_s`` (the batch's wall time split evenly across
     its queries), ``tokens_processed`` (encoder tokens of the query and its passages, after truncation),
-    ``tokens_generated`` (always 0) and ``truncated_queries``.
+    ``tokens_generated`` (always 0) and ``truncated_queries``. ``embedding_cache`` (an SQLite file) keeps the
+    passage vectors across runs; ``e2rank`` over the same model reads the same vectors.
     """
 
     name = "dense"
@@ -54,16 +55,24 @@ class DenseReranker(PointwiseReranker):
         batch_size: int = 64,
         device: str | None = None,
         max_length: int | None = None,
+        embedding_cache: str | None = None,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.model_name = model_path
         self.model_path = resolve_sentence_transformer(model_path)
         self.batch_size = int(batch_size)
-        # resolve_device: one clear error for a CUDA device on a machine without CUDA, as every family gives
-        self.model = SentenceTransformer(self.model_path, device=str(resolve_device(device)) if device else None)
-        if max_length is not None:
-            self.model.max_seq_length = int(max_length)
+        cache = None
+        if embedding_cache:
+            from perank.backends.embedding_cache import EmbeddingCache
+
+            cache = EmbeddingCache(embedding_cache)
+        # the passage vectors (and their cache) are the ones E2Rank reads for the same model
+        model = load_sentence_transformer(self.model_path, device=device, max_length=max_length)
+        self.embedder = SentenceEmbedder(model, self.batch_size, cache, cache_name=self.model_path)
+
+    @property
+    def model(self) -> Any:
+        """The ``SentenceTransformer``."""
+        return self.embedder.model
 
     def describe(self) -> dict[str, Any]:
         label = _model_label(self.model_name)
@@ -73,6 +82,7 @@ class DenseReranker(PointwiseReranker):
             "model_path": self.model_path,
             "max_length": self.model.max_seq_length,
             "run_label": f"{self.name}-{label}",
+            **({"embedding_cache": str(self.embedder.cache.path)} if self.embedder.cache is not None else {}),
         }
 
     def text_budgets(self) -> TextBudgets:
@@ -83,27 +93,11 @@ class DenseReranker(PointwiseReranker):
         budget = TokenBudget(tokenizer, length, truncated_by_model=True)
         return TextBudgets(query=budget, passage=budget)
 
-    def _token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens the encoder actually sees per text (special tokens included, truncated to max length)."""
-        encoded = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
-        return [len(ids) for ids in encoded["input_ids"]]
-
-    def _encode(self, texts: list[str], query: bool) -> Any:
-        """Normalised embeddings; query/document prompts apply for models that define them (e5, bge, ...)."""
-        encode = self.model.encode_query if query else self.model.encode_document
-        return encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_tensor=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-
     def score_pairs(self, pairs: Pairs) -> PairScores:
         """Cosines of all passages with their query; each distinct query and passage is encoded once, in one
         call each, so the encoder sees full batches even when a query has few candidates."""
-        q_emb = self._encode(pairs.queries, query=True)
-        p_emb = self._encode(pairs.passages, query=False)
+        q_emb = self.embedder.encode_queries(pairs.queries)
+        p_emb = self.embedder.encode_documents(pairs.passages)
         groups: dict[int, list[int]] = {}
         for j, qi in enumerate(pairs.query_of):
             groups.setdefault(qi, []).append(j)
@@ -113,6 +107,6 @@ class DenseReranker(PointwiseReranker):
                 scores[j] = score
         return PairScores(
             scores=scores,
-            tokens=self._token_counts(pairs.passages),
-            query_tokens=self._token_counts(pairs.queries),
+            tokens=self.embedder.token_counts(pairs.passages),
+            query_tokens=self.embedder.token_counts(pairs.queries),
         )
