@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from perank.backends.lm import LanguageModel
+from perank.backends.lm_sources import load_language_model
 from perank.families.llm_yes_no.reranker import LLMYesNoReranker
 from perank.ranking.decoder_pair_inputs import PromptLayout, encode_pairs
 from perank.ranking.registry import build_reranker
@@ -135,7 +135,7 @@ def test_adapter_folder_loads_merged(tmp_path: Path) -> None:
     adapter = write_adapter(tmp_path)
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert Path(config["base_model_name_or_path"]).resolve() == TINY.resolve()
-    lm = LanguageModel.from_pretrained(adapter, device="cpu", dtype=torch.float32)
+    lm = load_language_model(adapter, device="cpu", dtype=torch.float32)
     assert not hasattr(lm.model, "peft_config")  # merged into a plain model
     assert lm.tokenizer.bos_token_id == 2  # no tokenizer beside the adapter: the base's
     with_adapter = LLMYesNoReranker(str(adapter), device="cpu").compute_score(PAIRS[:3])
@@ -153,17 +153,17 @@ def test_adapter_with_a_missing_base_names_it(tmp_path: Path) -> None:
             LLMYesNoReranker(str(adapter), device="cpu")
     (adapter / "adapter_model.safetensors").unlink()
     with pytest.raises(InputError, match="no adapter_model"):
-        LanguageModel.from_pretrained(adapter, device="cpu")
+        load_language_model(adapter, device="cpu")
 
 
 def test_plain_folder_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="no config.json"):
-        LanguageModel.from_pretrained(empty, device="cpu")
+        load_language_model(empty, device="cpu")
     cut = tmp_path / "cut"
     shutil.copytree(TINY, cut)
     data = (cut / "model.safetensors").read_bytes()
     (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="truncated"):
-        LanguageModel.from_pretrained(cut, device="cpu")
+        load_language_model(cut, device="cpu")

@@ -10,6 +10,7 @@ from conftest import build_tiny_model
 
 from perank.backends.hf_lm import HFLanguageModel
 from perank.backends.lm import CAUSAL_LM_CAPABILITIES, Capability, LanguageModel, Sampling
+from perank.backends.lm_sources import load_language_model
 from perank.ranking.registry import build_reranker
 from perank.types import InputError
 
@@ -18,7 +19,7 @@ TINY = Path(__file__).parent / "fixtures" / "peers" / "bge-gemma-tiny"
 
 @pytest.fixture(scope="module")
 def tiny_lm() -> LanguageModel:
-    return LanguageModel.from_pretrained(TINY, device="cpu", dtype="float32")
+    return load_language_model(TINY, device="cpu", dtype="float32")
 
 
 def test_from_pretrained_folder(tiny_lm: LanguageModel) -> None:
@@ -40,9 +41,9 @@ def test_from_pretrained_folder(tiny_lm: LanguageModel) -> None:
 
 def test_from_pretrained_names_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no config.json"):
-        LanguageModel.from_pretrained(tmp_path, device="cpu")
+        load_language_model(tmp_path, device="cpu")
     with pytest.raises(InputError, match=str(tmp_path / "gone")):
-        LanguageModel.from_pretrained(tmp_path / "gone" / "model", device="cpu")
+        load_language_model(tmp_path / "gone" / "model", device="cpu")
 
 
 def test_a_model_given_loaded_is_named_by_its_config(tiny_lm: HFLanguageModel) -> None:
@@ -97,7 +98,7 @@ LAYERWISE = Path(__file__).parent / "fixtures" / "peers" / "minicpm-layerwise-ti
 def test_a_layerwise_checkpoint_gives_the_layer_scores_backend(tiny_lm: LanguageModel) -> None:
     from perank.backends.layerwise_lm import LayerwiseLanguageModel
 
-    lm = LanguageModel.from_pretrained(LAYERWISE, device="cpu", dtype="float32")
+    lm = load_language_model(LAYERWISE, device="cpu", dtype="float32")
     assert isinstance(lm, LayerwiseLanguageModel)
     assert lm.describe()["capabilities"] == ["layer_scores"]
     assert lm.scored_layers() == range(1, 5)
@@ -131,7 +132,7 @@ def test_a_pe_rank_checkpoint_gives_its_decoder(tiny_dirs, tmp_path: Path) -> No
             if "lora_B" in name:
                 param.normal_(std=0.2)
     model.save_pretrained(tmp_path / "pe-rank")
-    lm = LanguageModel.from_pretrained(tmp_path / "pe-rank", device="cpu", dtype="float32")
+    lm = load_language_model(tmp_path / "pe-rank", device="cpu", dtype="float32")
     assert isinstance(lm, HFLanguageModel) and not hasattr(lm.model, "peft_config")
     assert lm.describe()["capabilities"] == ["generate", "loglik", "next_token_logits"]
     assert "<RANK>" in lm.tokenizer.get_vocab()  # the checkpoint's tokenizer

@@ -2,9 +2,10 @@
 
 Every LLM family used to load its model its own way and wrap it in a helper of its own. A
 :class:`LanguageModel` is the one object they share now. It is built from a name
-(:meth:`LanguageModel.from_pretrained`: a packaged alias, hub id, folder, LoRA adapter folder, PE-Rank checkpoint
-or layerwise reranker checkpoint) or around objects already loaded (:class:`perank.backends.hf_lm.HFLanguageModel`),
-holds the tokenizer, and says where and how it runs (:meth:`LanguageModel.describe`).
+(:func:`~perank.backends.lm_sources.load_language_model`: a packaged alias, hub id, folder, LoRA adapter folder,
+PE-Rank checkpoint or layerwise reranker checkpoint) or around objects already loaded
+(:class:`perank.backends.hf_lm.HFLanguageModel`), holds the tokenizer, and says where and how it runs
+(:meth:`LanguageModel.describe`).
 
 The interface is in token ids and strings, never in a framework's tensors of the model's inside, so another
 backend (vLLM, a server) can implement it without a family changing: a backend subclasses
@@ -21,10 +22,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import torch
 
 from perank.types import InputError
 
@@ -81,29 +79,6 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self.name = str(name)
         self.capabilities = frozenset(capabilities)
-
-    @staticmethod
-    def from_pretrained(
-        name_or_path: str | Path,
-        *,
-        device: str | torch.device | None = None,
-        dtype: str | torch.dtype | None = None,
-        base: str | None = None,
-        trust_remote_code: bool = False,
-    ) -> LanguageModel:
-        """The model named by a packaged alias (``smollm2``), hub id or folder, on ``device`` (default: CUDA when
-        there is one) in ``dtype`` (default: the device's), in eval mode; what the folder holds picks the
-        backend (:func:`perank.backends.lm_sources.load_language_model`): a causal LM, a LoRA adapter (its base
-        loaded and the adapter merged), a PE-Rank checkpoint (its decoder LLM) or a layerwise reranker (the
-        ``layer_scores`` backend). ``base`` replaces the base model an adapter or checkpoint names. A model that
-        cannot be found is an InputError naming it."""
-        from perank.backends.lm_sources import load_language_model
-        from perank.backends.runtime import parse_dtype, resolve_device
-
-        target = device if isinstance(device, torch.device) else resolve_device(device)
-        return load_language_model(
-            str(name_or_path), device=target, dtype=parse_dtype(dtype), base=base, trust_remote_code=trust_remote_code
-        )
 
     # -- what a family may ask, and what the run records
 

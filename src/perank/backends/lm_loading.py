@@ -1,7 +1,7 @@
 """Loading a causal LM and its tokenizer: a packaged alias, hub id, folder or PEFT LoRA adapter folder.
 
 These are the only calls to ``AutoModelForCausalLM.from_pretrained`` and peft's adapter loading that inference
-makes: :meth:`perank.backends.lm.LanguageModel.from_pretrained` reaches them through
+makes: :func:`perank.backends.lm_sources.load_language_model` reaches them through
 :mod:`perank.backends.lm_sources`, and PE-Rank's checkpoints load their decoder through them
 (:mod:`perank.backends.pe_rank_backbone`), so a model is read one way whoever asks.
 

@@ -1,4 +1,4 @@
-"""What a model name points at, and which backend serves it: behind :meth:`LanguageModel.from_pretrained`.
+"""What a model name points at, and which backend serves it: behind :func:`load_language_model`.
 
 A name is a packaged alias, a hub id or a folder; the folder's files say what it holds, so a user never names a
 backend for a checkpoint perank knows:
@@ -26,7 +26,7 @@ from perank.backends.lm import LanguageModel
 from perank.backends.lm_loading import load_causal_lm, looks_like_path
 from perank.backends.pe_rank_backbone import load_backbone, pe_rank_layout
 from perank.backends.resolve import resolve_model
-from perank.backends.runtime import default_attn_implementation, default_dtype
+from perank.backends.runtime import default_attn_implementation, default_dtype, parse_dtype, resolve_device
 from perank.types import InputError
 
 #: config.json fields that mark a checkpoint whose files are read one by one (PE-Rank released, layerwise)
@@ -34,6 +34,28 @@ FOLDER_MARKERS = ("encoder_name", "start_layer")
 
 
 def load_language_model(
+    name_or_path: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    base: str | None = None,
+    trust_remote_code: bool = False,
+) -> LanguageModel:
+    """The model named by a packaged alias (``smollm2``), hub id or folder, on ``device`` (default: CUDA when
+    there is one) in ``dtype`` (default: the device's), in eval mode; what the folder holds picks the backend (see
+    the module docstring): a causal LM, a LoRA adapter (its base loaded and the adapter merged), a PE-Rank
+    checkpoint (its decoder LLM) or a layerwise reranker (the ``layer_scores`` backend). ``base`` replaces the base
+    model an adapter or checkpoint names. A model that cannot be found is an InputError naming it.
+
+    A function beside the interface, not a method of it: the interface (:mod:`perank.backends.lm`) knows no
+    backend, and every backend imports the interface, so loading lives above both."""
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    return _load(
+        str(name_or_path), device=target, dtype=parse_dtype(dtype), base=base, trust_remote_code=trust_remote_code
+    )
+
+
+def _load(
     name: str,
     *,
     device: torch.device,
@@ -41,8 +63,7 @@ def load_language_model(
     base: str | None,
     trust_remote_code: bool,
 ) -> LanguageModel:
-    """The handle for ``name`` (see the module docstring), in eval mode on ``device``; ``dtype`` defaults to the
-    device's, ``base`` replaces the base model an adapter or PE-Rank checkpoint names."""
+    """:func:`load_language_model` with the device and dtype resolved."""
     source = resolve_model(name)
     attention = default_attn_implementation(device)
     folder = local_folder(source)

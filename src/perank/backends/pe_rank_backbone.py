@@ -1,7 +1,7 @@
 """The decoder LLM inside a PE-Rank checkpoint, in each layout perank writes or the original code released.
 
 A PE-Rank model is an encoder, a projector and an ordinary causal LM. The LM is loaded here, once, for both
-who need it: :meth:`perank.backends.lm.LanguageModel.from_pretrained` serves it as a plain language model (so
+who need it: :func:`perank.backends.lm_sources.load_language_model` serves it as a plain language model (so
 ``listwise-text`` compares with ``pe-rank`` on the same weights), and the family's loader
 (:func:`perank.families.pe_rank.checkpoint.load_pe_rank`) adds the encoder and projector around it. This module
 knows only which files hold the LLM in each layout (:func:`pe_rank_layout` tells them apart):

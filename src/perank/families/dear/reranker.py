@@ -2,7 +2,7 @@
 
 ``model_path`` is a causal LM (name, alias, folder) or a PEFT LoRA adapter (a folder with
 ``adapter_config.json`` naming its base, e.g. what ``--family listwise-sft`` saves); the adapter is merged into
-its base on loading (:meth:`perank.backends.lm.LanguageModel.from_pretrained`). The default is the
+its base on loading (:func:`perank.backends.lm_sources.load_language_model`). The default is the
 released ``abdoelsayed/DeAR-8B-Reranker-Listwise-LoRA-v1`` (base ``meta-llama/Llama-3.1-8B``).
 
 Windows, batching, generation, parsing and repair counting are shared with ``listwise-text``
@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from perank.backends.lm import LanguageModel, Sampling
+from perank.backends.lm_sources import load_language_model
 from perank.families.dear.prompts import PROMPTS, answer_text, card_prompt, cut_passage, first_id, repo_messages
 from perank.families.dear.window_budget import fit_passages
 from perank.ranking.budgets import TokenBudget
@@ -120,7 +121,7 @@ class DearReranker(GenerativeWindowReranker):
         if not 0 < float(top_p) <= 1:
             raise InputError(f"top_p must be above 0 and at most 1, got {top_p!r}")
         self.configure_windows(batch_size, window_size, step)
-        self.lm = lm or LanguageModel.from_pretrained(
+        self.lm = lm or load_language_model(
             model_path or DEFAULT_MODEL, device=device, dtype=dtype, trust_remote_code=trust_remote_code
         )
         self.lm.require(self.NEEDS, self.name)

@@ -4,7 +4,8 @@ This is PE-Rank's uncompressed baseline (the paper's "RankMistral"): the passage
 prompt and the LLM writes ``[4] > [2] > ...``, which :func:`perank.ranking.parsing.parse_permutation` turns into a
 permutation (repairs counted). ``model_path`` is either a PE-Rank checkpoint (its LLM and tokenizer are used,
 so the comparison with ``pe-rank`` is on the same weights) or a plain causal LM name/alias/folder
-(``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``): :meth:`LanguageModel.from_pretrained` reads either.
+(``smollm2``, ``mistralai/Mistral-7B-Instruct-v0.2``): :func:`~perank.backends.lm_sources.load_language_model`
+reads either.
 
 Batching and windows are as in ``pe-rank``: the k-th sliding window of every query of a batch is generated
 in one left-padded, greedy ``generate`` call (:class:`perank.ranking.generative.GenerativeWindowReranker`, shared
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from perank.backends.lm import LanguageModel
+from perank.backends.lm_sources import load_language_model
 from perank.families.listwise_text.prompts import PROMPT_VARIANTS, messages
 from perank.ranking.generative import GenerativeWindowReranker
 from perank.ranking.sliding_window import QueryState
@@ -64,7 +66,7 @@ class ListwiseTextReranker(GenerativeWindowReranker):
         if lm is None:
             from perank.families.pe_rank.reranker import default_model_path
 
-            lm = LanguageModel.from_pretrained(
+            lm = load_language_model(
                 default_model_path(model_path),
                 device=device,
                 dtype=dtype,

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from perank.backends.lm import Capability, LanguageModel
+from perank.backends.lm_sources import load_language_model
 from perank.backends.runtime import parse_dtype, resolve_device
 from perank.ranking.decoder_pair_inputs import PAD_MULTIPLE
 from perank.ranking.decoder_pairs import DecoderPairScorer
@@ -65,9 +66,7 @@ class LLMLayerwiseReranker(DecoderPairScorer):
         if lm is None:
             target = resolve_device(device)
             precision = parse_dtype(dtype) or (torch.float16 if target.type == "cuda" else torch.float32)
-            lm = LanguageModel.from_pretrained(
-                model_path, device=target, dtype=precision, trust_remote_code=trust_remote_code
-            )
+            lm = load_language_model(model_path, device=target, dtype=precision, trust_remote_code=trust_remote_code)
         lm.require(self.NEEDS, self.name)
         self.lm = lm
         self.model_path = lm.name

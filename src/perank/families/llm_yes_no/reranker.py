@@ -5,7 +5,7 @@ score is the logit of the first token of ``'Yes'`` at the last real token, as Fl
 computes it: the same ids, the same truncation, fp32 unless a half precision is asked for. ``model_path`` is a hub
 id (default ``BAAI/bge-reranker-v2-gemma``), a packaged alias (``smollm2``), a causal LM folder, or a LoRA adapter
 folder such as the ``llm-yes-no`` training runner writes (its base is loaded and the adapter merged,
-:meth:`perank.backends.lm.LanguageModel.from_pretrained`). Only the needed logits are computed (the last position of
+:func:`perank.backends.lm_sources.load_language_model`). Only the needed logits are computed (the last position of
 each row, not the vocabulary at every position), so a batch costs what the transformer costs.
 
 Left padding (Gemma's default) and right padding give the same scores: RoPE models see only relative positions
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from perank.backends.hf_lm import HFLanguageModel
 from perank.backends.lm import Capability, LanguageModel
+from perank.backends.lm_sources import load_language_model
 from perank.backends.padding import last_real
 from perank.backends.runtime import parse_dtype
 from perank.ranking.decoder_pair_inputs import pad_batch
@@ -66,7 +67,7 @@ class LLMYesNoReranker(DecoderPairScorer):
         padding_side: str = "left",
         trust_remote_code: bool = False,
     ) -> None:
-        lm = lm or LanguageModel.from_pretrained(
+        lm = lm or load_language_model(
             model_path, device=device, dtype=parse_dtype(dtype) or torch.float32, trust_remote_code=trust_remote_code
         )
         lm.require(self.NEEDS, self.name)

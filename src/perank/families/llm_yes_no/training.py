@@ -11,7 +11,7 @@ recipe); ``--lora_enable False`` trains it fully.
 The model the Trainer holds is the (peft-wrapped) causal LM itself and the loss lives in ``compute_loss``, so each
 save is a plain peft adapter folder (``adapter_config.json`` naming the base) or a plain model folder, with the
 tokenizer beside it: ``llm-yes-no`` loads either with ``model_path=DIR``
-(:meth:`perank.backends.lm.LanguageModel.from_pretrained`).
+(:func:`perank.backends.lm_sources.load_language_model`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 - ``projector.bin`` alone: a stage-1 (alignment) output beside a base model.
 
 Every layout's LLM is loaded by :mod:`perank.backends.pe_rank_backbone` (which also tells the layouts apart), the
-loader :meth:`perank.backends.lm.LanguageModel.from_pretrained` uses for a PE-Rank folder; the encoder and projector
+loader :func:`perank.backends.lm_sources.load_language_model` uses for a PE-Rank folder; the encoder and projector
 of the released layouts are read by :mod:`perank.families.pe_rank.released`. This module only dispatches and finds
 the folder (local path, packaged alias or hub id). A missing required file is a :class:`FileNotFoundError` naming
 it.

@@ -329,7 +329,7 @@ class PERankModel(nn.Module):
     ) -> PERankModel:
         """Load a folder written by :meth:`save_pretrained` (full, LoRA or projector-only): the LLM through the
         common loader (:func:`perank.backends.pe_rank_backbone.load_backbone`, the one
-        :meth:`perank.backends.lm.LanguageModel.from_pretrained` uses), then the encoder and projector around it.
+        :func:`perank.backends.lm_sources.load_language_model` uses), then the encoder and projector around it.
         ``model_base`` replaces the base LLM of a LoRA or projector-only folder; ``trainable_lora`` keeps a LoRA
         adapter apart and trainable (continued training) instead of merging it.
 

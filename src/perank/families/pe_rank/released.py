@@ -6,7 +6,7 @@ loads one): ``released-lora`` (``adapter_config.json`` + ``non_lora_trainables.b
 ``released-projector`` (``projector.bin`` alone, a stage-1 output beside a base model).
 
 Their LLM is loaded by :mod:`perank.backends.pe_rank_backbone`, the loader
-:meth:`perank.backends.lm.LanguageModel.from_pretrained` uses too; this module adds what is PE-Rank's own: the
+:func:`perank.backends.lm_sources.load_language_model` uses too; this module adds what is PE-Rank's own: the
 encoder (``model.encoder.*`` of the full state dict or of the LoRA trainables, else its pretrained weights) and the
 projector (``model.projector.*``, ``projector.bin``), under the original's naming. The original's encoder module
 wraps the Hugging Face model in an attribute named ``encoder``, so its keys read ``model.encoder.encoder.<hf key>``;

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from perank.backends.lm import Capability, LanguageModel
+from perank.backends.lm_sources import load_language_model
 from perank.families.prompt_rankers.prompts import ANSWER_PREFIX, parse_label
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.choices import Picks
@@ -44,7 +45,7 @@ class PromptLM:
             isinstance(max_passage_tokens, bool) or not isinstance(max_passage_tokens, int) or max_passage_tokens < 1
         ):
             raise InputError(f"max_passage_tokens must be a positive integer or None, got {max_passage_tokens!r}")
-        self.lm = lm or LanguageModel.from_pretrained(
+        self.lm = lm or load_language_model(
             model_path or DEFAULT_MODEL, device=device, dtype=dtype, trust_remote_code=trust_remote_code
         )
         self.lm.require(NEEDS, self.name)
