@@ -15,7 +15,7 @@ LINT_PATHS := src tests benchmarks
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: all venv demo test lint format clean-venv regress
+.PHONY: all venv demo test test-fast lint format clean-venv regress
 
 all: test
 
@@ -37,6 +37,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	@status=0; \
 	$(PY) -m pytest -q || status=$$?; \
+	$(PY) -m ruff check $(LINT_PATHS) || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
+# The fast subset while you work (under 2 minutes): every test not marked slow (`make test`, which CI runs, has them
+# all). Each folder of tests/ (core, families, pipeline, training, tools, gpu) runs alone the same way:
+# `$(PY) -m pytest tests/families -m "not slow"`.
+test-fast: $(STAMP)
+	@status=0; \
+	$(PY) -m pytest -q -m "not slow" || status=$$?; \
 	$(PY) -m ruff check $(LINT_PATHS) || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 

@@ -2,7 +2,7 @@
 
 The benchmarks are the package ``perank_bench`` beside this file (see benchmarks/README.md). Python puts this
 file's folder first on the module path, so the package is found from any working directory; ``perank`` itself
-must be installed (``make venv``) or on ``PYTHONPATH`` (``tests/gpu_check.sh`` sets ``PYTHONPATH=src`` on a
+must be installed (``make venv``) or on ``PYTHONPATH`` (``tests/gpu/gpu_check.sh`` sets ``PYTHONPATH=src`` on a
 machine without the virtualenv). Each configuration's worker process is started through this same file.
 """
 

@@ -21,7 +21,7 @@ CONFIGS: dict[str, tuple[str, str | None, bool]] = {
     "pe-rank-batched-eager": ("pe-rank", "greedy", True),
 }
 #: the eager-engine twins of the default (``decode_engine=auto``: CUDA graphs on CUDA) greedy configurations;
-#: on CPU ``auto`` is eager already, so they run only when asked for (``--only``, ``tests/gpu_check.sh``)
+#: on CPU ``auto`` is eager already, so they run only when asked for (``--only``, ``tests/gpu/gpu_check.sh``)
 EAGER_TWINS = ("pe-rank-eager", "pe-rank-batched-eager")
 #: what runs without ``--only``: everything but the cached configuration, which needs ``--embedding-cache``,
 #: and the eager twins

@@ -5,7 +5,7 @@ third-party package the same, announced by an entry point, see :mod:`perank.rank
 
 - its rerankers: the names ``evaluate.py --reranker`` and ``perank.Reranker`` take, aliases included, each with
   where its class lives (``"package.module:Class"``, imported only when that reranker is asked for) and the tiny
-  configuration the contract test builds it with (``tests/test_contract.py``);
+  configuration the contract test builds it with (``tests/families/test_contract.py``);
 - its training runners: the names ``src/train.py --family`` takes, with where each runner class lives.
 
 Targets are strings so that listing every family imports no model code, and looking up one runner imports no other

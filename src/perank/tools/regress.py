@@ -11,7 +11,7 @@ recorded settings are this command's (the pipeline refuses a run made with other
 what is not there. ``--only NAME`` (repeatable) limits either mode to some files (``colbert-minilm__dl19``, or
 a model ``colbert-minilm``, or a dataset ``dl19``).
 
-The stored per-query values let ``tests/test_regress.py`` rerank just two queries per file in seconds.
+The stored per-query values let ``tests/pipeline/test_regress.py`` rerank just two queries per file in seconds.
 """
 
 from __future__ import annotations
