@@ -6,7 +6,9 @@
 - :mod:`.arguments`: the argument dataclasses families share (LLM loading, LoRA, legacy flags);
 - :mod:`.lora`: LoRA on a causal LM from those flags;
 - :mod:`.jsonl`: training JSONL with file:line errors, all bad rows reported at once;
-- :mod:`.chat`: chat rendering with the loss on assistant turns only.
+- :mod:`.chat`: chat rendering with the loss on assistant turns only;
+- :mod:`.pair_group_runner`: the runner, data flags and group cross-entropy Trainer of the families that score
+  query groups pair by pair (cross-encoder, llm-yes-no).
 
 Nothing is imported here, so that ``perank.training.runner`` stays cheap to import.
 """

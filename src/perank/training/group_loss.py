@@ -2,7 +2,7 @@
 
 Scores come as ``[groups, group_size]`` with each group's positive at index 0; a teacher's scores of the same
 shape add ``distill_weight`` times the KL between the tempered distributions. The cross-encoder and the LLM
-yes/no runner share it.
+yes/no runner share it, through :class:`perank.training.pair_group_runner.GroupTrainer`.
 """
 
 from __future__ import annotations

@@ -22,14 +22,18 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from transformers import Trainer
 
 from perank.families.llm_yes_no.reranker import yes_logits, yes_token_id
 from perank.ranking.decoder_pair_inputs import DEFAULT_PROMPT, PromptLayout, encode_pairs, pad_batch
 from perank.training.arguments import BackboneArguments, LoraArguments
-from perank.training.arguments import TrainingArguments as BaseTrainingArguments
-from perank.training.group_loss import group_loss
-from perank.training.runner import RunArguments, TrainingRunner
+from perank.training.group_loss import group_loss as group_loss  # re-exported: the loss trained with
+from perank.training.pair_group_runner import (
+    PairGroupDataArguments,
+    PairGroupRunner,
+    PairGroupTrainingArguments,
+    group_pairs,
+)
+from perank.training.runner import RunArguments
 from perank.types import InputError
 
 logger = logging.getLogger("perank.train")
@@ -49,23 +53,18 @@ class ModelArguments(BackboneArguments, LoraArguments):
 
 
 @dataclass
-class DataArguments:
-    """FlagEmbedding-style query groups and how they are cut."""
+class DataArguments(PairGroupDataArguments):
+    """FlagEmbedding-style query groups, how they are cut (the 'A: '/'B: ' prefixes count), and the prompt."""
 
-    data_path: str = field(default="", metadata={"help": "JSONL of {query, pos, neg}"})
-    group_size: int = field(default=8, metadata={"help": "passages per group: 1 positive + group_size-1 negatives"})
     query_max_len: int = field(default=32, metadata={"help": "query token budget ('A: ' included)"})
     passage_max_len: int = field(default=128, metadata={"help": "passage token budget ('B: ' included)"})
     prompt: str = field(default=DEFAULT_PROMPT, metadata={"help": "the instruction after the pair"})
 
 
 @dataclass
-class TrainingArguments(BaseTrainingArguments):
-    """Shared training flags (the batch carries query groups the model's forward does not name)."""
-
-    def __post_init__(self) -> None:
-        self.remove_unused_columns = False
-        super().__post_init__()
+class TrainingArguments(PairGroupTrainingArguments):
+    """The shared training flags; a class of this module's own, so a checkpoint's pickled ``training_args.bin``
+    names the family it came from."""
 
 
 @dataclass
@@ -79,28 +78,9 @@ class YesNoCollator:
     pad_id: int
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Tensor]:
-        pairs = [(f["query"], p) for f in features for p in f["passages"]]
+        pairs = group_pairs(features)
         encoded = encode_pairs(self.tokenizer, self.layout, pairs, self.query_max_len, self.passage_max_len)
         return pad_batch([e.input_ids for e in encoded], self.pad_id, "left")
-
-
-class YesNoTrainer(Trainer):
-    """A Trainer whose ``compute_loss`` is :func:`group_loss` of the 'Yes' logits of each batch's groups."""
-
-    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
-    loss_is_scaled_for_ga = False
-
-    def __init__(self, *args: Any, group_size: int, yes_id: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.group_size = group_size
-        self.yes_id = yes_id
-
-    def compute_loss(
-        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
-    ) -> Any:
-        scores = yes_logits(model, inputs, self.yes_id).float().view(-1, self.group_size)
-        loss = group_loss(scores)
-        return (loss, {"scores": scores}) if return_outputs else loss
 
 
 def load_for_training(model_args: ModelArguments) -> tuple[torch.nn.Module, Any]:
@@ -129,54 +109,34 @@ def load_for_training(model_args: ModelArguments) -> tuple[torch.nn.Module, Any]
     return model, tokenizer
 
 
-class LLMYesNoRunner(TrainingRunner):
+class LLMYesNoRunner(PairGroupRunner):
     """Group cross-entropy fine-tuning of a causal LM on the 'Yes' logit (see the module docstring)."""
 
     family = "llm-yes-no"
-
-    def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
-        return ModelArguments, DataArguments, TrainingArguments
+    arguments = (ModelArguments, DataArguments, TrainingArguments)
+    data_source = "recipes/build_pair_mix.sh"
 
     def validate(self, args: RunArguments) -> None:
-        """Data is given, groups hold a negative, budgets and the prompt make sense."""
-        data = args.data
-        if not data.data_path:
-            raise InputError("--data_path is required (FlagEmbedding JSONL, e.g. from recipes/build_pair_mix.sh)")
-        if data.group_size < 2:
-            raise InputError(f"--group_size {data.group_size}: must be at least 2 (a positive and a negative)")
-        if data.query_max_len < 1 or data.passage_max_len < 1:
-            raise InputError("--query_max_len and --passage_max_len must be at least 1")
-        if not data.prompt.strip():
+        """The shared checks, then the prompt."""
+        super().validate(args)
+        if not args.data.prompt.strip():
             raise InputError("--prompt: empty; leave it out for FlagEmbedding's default")
 
-    def build_model(self, args: RunArguments) -> Any:
+    def load(self, args: RunArguments) -> tuple[Any, Any]:
+        """The LM and its tokenizer, and the 'Yes' token id the scores are read at."""
         model, tokenizer = load_for_training(args.model)
-        self.tokenizer = tokenizer
         self.yes_id = yes_token_id(tokenizer)
-        return model
+        return model, tokenizer
 
-    def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
-        """Every group validated (file:line errors)."""
-        from perank.training.pairs import PairGroupDataset, read_pair_groups
-
-        groups = read_pair_groups(args.data.data_path)
-        dataset = PairGroupDataset(groups, args.data.group_size, seed=args.training.seed)
-        collator = YesNoCollator(
+    def build_collator(self, args: RunArguments) -> YesNoCollator:
+        return YesNoCollator(
             self.tokenizer,
             PromptLayout.from_tokenizer(self.tokenizer, args.data.prompt),
             args.data.query_max_len,
             args.data.passage_max_len,
             pad_id=int(self.tokenizer.pad_token_id),
         )
-        return dataset, collator
 
-    def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> Any:
-        return YesNoTrainer(
-            model=model,
-            args=args.training,
-            train_dataset=dataset,
-            data_collator=collator,
-            processing_class=self.tokenizer,
-            group_size=args.data.group_size,
-            yes_id=self.yes_id,
-        )
+    def pair_scores(self, model: Any, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
+        """The 'Yes' logit at each row's last token (the grouped scores are what goes back with the loss)."""
+        return yes_logits(model, inputs, self.yes_id), None

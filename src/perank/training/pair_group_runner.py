@@ -1,0 +1,166 @@
+"""What every runner that trains a pointwise scorer on query groups shares (``cross-encoder``, ``llm-yes-no``).
+
+Such a family reads FlagEmbedding's JSONL (:mod:`perank.training.pairs`), turns each batch of groups into
+``group_size`` consecutive (query, passage) rows, scores every row with its model, and trains on the group
+cross-entropy with the positive first (:func:`perank.training.group_loss.group_loss`, FlagEmbedding's
+``AbsRerankerModel``), optionally plus a KL to teacher scores. Only the model, the way a row is tokenised and
+the way a row is scored differ, so a family writes only those (and any checks of its own) on
+:class:`PairGroupRunner`; the data flags, their validation, the dataset and the Trainer are written once here,
+so the families cannot drift apart in what a group, a budget or the loss means.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import Tensor
+from transformers import Trainer
+
+from perank.training.arguments import TrainingArguments
+from perank.training.group_loss import group_loss
+from perank.training.pairs import PairGroup, PairGroupDataset, read_pair_groups
+from perank.training.runner import RunArguments, TrainingRunner
+from perank.types import InputError
+
+#: ``(model, batch) -> (one score per row, what compute_loss(return_outputs=True) returns; None: the scores)``
+PairScorer = Callable[[Any, dict[str, Any]], tuple[Tensor, Any]]
+
+
+@dataclass
+class PairGroupDataArguments:
+    """The query groups and how they are cut; a family redefines a field only to say what it means there."""
+
+    data_path: str = field(default="", metadata={"help": "JSONL of {query, pos, neg}"})
+    group_size: int = field(default=8, metadata={"help": "passages per group: 1 positive + group_size-1 negatives"})
+    query_max_len: int = field(default=32, metadata={"help": "query token budget (FlagEmbedding's default)"})
+    passage_max_len: int = field(default=128, metadata={"help": "passage token budget (FlagEmbedding's default)"})
+
+
+@dataclass
+class PairGroupTrainingArguments(TrainingArguments):
+    """The shared training flags; the batch carries group rows (and teacher scores) the model's forward does
+    not name, so the Trainer must not drop "unused" columns."""
+
+    def __post_init__(self) -> None:
+        self.remove_unused_columns = False
+        super().__post_init__()
+
+
+def group_pairs(features: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The (query, passage) rows of a batch of :class:`PairGroupDataset` items, group by group: the order
+    :class:`GroupTrainer` relies on when it views the scores as ``[groups, group_size]`` (positive first)."""
+    return [(f["query"], p) for f in features for p in f["passages"]]
+
+
+class GroupTrainer(Trainer):
+    """A Trainer whose ``compute_loss`` is :func:`group_loss` over the groups of each batch.
+
+    ``scorer`` gives one score per row; a batch's ``teacher_scores`` (when its collator adds them) are
+    distilled with ``distill_weight`` at ``temperature`` (0: the plain group cross-entropy).
+    """
+
+    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        group_size: int,
+        scorer: PairScorer,
+        distill_weight: float = 0.0,
+        temperature: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.group_size = group_size
+        self.scorer = scorer
+        self.distill_weight = distill_weight
+        self.temperature = temperature
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        teacher = inputs.pop("teacher_scores", None)
+        scores, outputs = self.scorer(model, inputs)
+        logits = scores.view(-1, self.group_size).float()
+        loss = group_loss(logits, teacher, self.distill_weight, self.temperature)
+        if not return_outputs:
+            return loss
+        return loss, ({"scores": logits} if outputs is None else outputs)
+
+
+class PairGroupRunner(TrainingRunner):
+    """A :class:`TrainingRunner` for query-group training: the family gives its argument classes, the model and
+    tokenizer (``load``), its collator and its row scores; this class validates the shared flags, reads and
+    samples the groups and builds the :class:`GroupTrainer`."""
+
+    #: the (model, data, training) dataclasses; data extends :class:`PairGroupDataArguments`, training
+    #: :class:`PairGroupTrainingArguments`
+    arguments: ClassVar[tuple[type[Any], type[Any], type[Any]]]
+
+    #: where the ``--data_path is required`` message says such a file comes from
+    data_source: ClassVar[str] = "perank build-pair-data"
+
+    #: the model's tokenizer, kept from ``load`` (the collator tokenises with it, every save writes it)
+    tokenizer: Any
+
+    def argument_classes(self) -> tuple[type[Any], type[Any], type[Any]]:
+        return self.arguments
+
+    def validate(self, args: RunArguments) -> None:
+        """Data is given, groups hold a negative and the budgets are positive (a family adds its own checks)."""
+        data = args.data
+        if not data.data_path:
+            raise InputError(f"--data_path is required (FlagEmbedding JSONL, e.g. from {self.data_source})")
+        if data.group_size < 2:
+            raise InputError(f"--group_size {data.group_size}: must be at least 2 (a positive and a negative)")
+        if data.query_max_len < 1 or data.passage_max_len < 1:
+            raise InputError("--query_max_len and --passage_max_len must be at least 1")
+
+    @abstractmethod
+    def load(self, args: RunArguments) -> tuple[Any, Any]:
+        """The model to train (fp32: mixed precision is the Trainer's) and its tokenizer."""
+
+    def build_model(self, args: RunArguments) -> Any:
+        model, self.tokenizer = self.load(args)
+        return model
+
+    def check_groups(self, args: RunArguments, groups: list[PairGroup]) -> None:
+        """Refuse data the family cannot train on, once every row is read and before sampling (default: none)."""
+        return None
+
+    @abstractmethod
+    def build_collator(self, args: RunArguments) -> Callable[[list[dict[str, Any]]], dict[str, Tensor]]:
+        """Items -> a padded batch of :func:`group_pairs` rows (plus ``teacher_scores`` when distilling)."""
+
+    @abstractmethod
+    def pair_scores(self, model: Any, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
+        """One score per row of the batch, and the outputs to return with them (None: the grouped scores)."""
+
+    def distillation(self, args: RunArguments) -> tuple[float, float]:
+        """``(weight, temperature)`` of the KL to the teacher scores (default: off)."""
+        return 0.0, 1.0
+
+    def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
+        """Every group validated (file:line errors), sampled per item and epoch; tokenised by the collator."""
+        groups = read_pair_groups(args.data.data_path)
+        self.check_groups(args, groups)
+        dataset = PairGroupDataset(groups, args.data.group_size, seed=args.training.seed)
+        return dataset, self.build_collator(args)
+
+    def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> GroupTrainer:
+        weight, temperature = self.distillation(args)
+        return GroupTrainer(
+            model=model,
+            args=args.training,
+            train_dataset=dataset,
+            data_collator=collator,
+            processing_class=self.tokenizer,
+            group_size=args.data.group_size,
+            scorer=self.pair_scores,
+            distill_weight=weight,
+            temperature=temperature,
+        )
