@@ -27,6 +27,9 @@ FAMILY_CONFIGS: dict[str, FamilyConfig] = {
     "cross-encoder": FamilyConfig("cross-encoder", "cross-encoder (BGE-reranker style), shipped small model"),
     "colbert": FamilyConfig("colbert", "late interaction (BGE-M3 ColBERT style), shipped small model"),
     "listconranker": FamilyConfig("listconranker", "ListConRanker, list-aware encoder"),
+    "e2rank": FamilyConfig(
+        "e2rank", "E2Rank listwise pseudo-query (top 20 in the prompt), all-MiniLM-L6-v2, zero-shot", {"k": 20}
+    ),
     "pe-rank": FamilyConfig("pe-rank", "PE-Rank greedy, one token per passage, shipped checkpoint"),
     "pe-rank-single-pass": FamilyConfig(
         "pe-rank", "PE-Rank single pass (sort by the first step)", {"decode_mode": "single-pass"}
