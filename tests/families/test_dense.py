@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import REPO
-from perank.families.dense.reranker import DenseReranker, resolve_sentence_transformer
+from perank.backends.sentence_embedder import resolve_sentence_transformer
+from perank.families.dense.reranker import DenseReranker
 from perank.io import read_qrels, read_retrieval_results
 from perank.metrics import evaluate_run, metrics_path
 from perank.pipeline import run_pipeline

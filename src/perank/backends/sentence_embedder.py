@@ -18,7 +18,29 @@ from typing import Any
 
 import torch
 
+from perank.backends.resolve import is_packaged_minilm, packaged_minilm
 from perank.backends.runtime import resolve_device
+
+#: the display name of the packaged all-MiniLM-L6-v2, used in run file names (its folder's own name is ``model``)
+PACKAGED_MINILM_LABEL = "all-MiniLM-L6-v2"
+
+
+def resolve_sentence_transformer(name: str | None) -> str:
+    """The path or id to hand to ``SentenceTransformer`` for a user-given model name.
+
+    ``None``, ``all-minilm-l6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2`` (any case) resolve to the
+    packaged folder, so the default and the hub id both work offline; anything else is returned unchanged.
+    """
+    if name is None or is_packaged_minilm(name):
+        return str(packaged_minilm())
+    return name
+
+
+def sentence_model_label(name: str | None) -> str:
+    """A short model name for run files and logs: the packaged MiniLM by its own name, else the last path part."""
+    if name is None or is_packaged_minilm(name):
+        return PACKAGED_MINILM_LABEL
+    return Path(name.rstrip("/")).name or name
 
 
 def _is_sentence_transformers_folder(path: str) -> bool:

@@ -7,34 +7,16 @@ Any other sentence-transformers model (a hub id with network access, or a local 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from perank.backends.resolve import is_packaged_minilm, packaged_minilm
-from perank.backends.sentence_embedder import SentenceEmbedder, load_sentence_transformer
+from perank.backends.sentence_embedder import (
+    SentenceEmbedder,
+    load_sentence_transformer,
+    resolve_sentence_transformer,
+    sentence_model_label,
+)
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
-
-#: the display name of the packaged model, used in run file names
-PACKAGED_MINILM_LABEL = "all-MiniLM-L6-v2"
-
-
-def resolve_sentence_transformer(name: str | None) -> str:
-    """The path or id to hand to ``SentenceTransformer`` for a user-given model name.
-
-    ``None``, ``all-minilm-l6-v2`` and ``sentence-transformers/all-MiniLM-L6-v2`` (any case) resolve to the
-    packaged folder, so the default and the hub id both work offline; anything else is returned unchanged.
-    """
-    if name is None or is_packaged_minilm(name):
-        return str(packaged_minilm())
-    return name
-
-
-def _model_label(name: str | None) -> str:
-    """A short model name for run files and logs (the packaged folder's own name is just ``model``)."""
-    if name is None or is_packaged_minilm(name):
-        return PACKAGED_MINILM_LABEL
-    return Path(name.rstrip("/")).name or name
 
 
 class DenseReranker(PointwiseReranker):
@@ -75,7 +57,7 @@ class DenseReranker(PointwiseReranker):
         return self.embedder.model
 
     def describe(self) -> dict[str, Any]:
-        label = _model_label(self.model_name)
+        label = sentence_model_label(self.model_name)
         return {
             "reranker": self.name,
             "model": label,

@@ -19,8 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from perank.backends.resolve import is_packaged_minilm, packaged_minilm
-from perank.backends.sentence_embedder import SentenceEmbedder, load_sentence_transformer, pools_last_token
+from perank.backends.sentence_embedder import (
+    SentenceEmbedder,
+    load_sentence_transformer,
+    pools_last_token,
+    resolve_sentence_transformer,
+    sentence_model_label,
+)
 from perank.families.e2rank.prompts import (
     PASSAGE_WORDS,
     PROMPTS,
@@ -83,7 +88,7 @@ class E2RankReranker(PointwiseReranker):
                 raise InputError(f"option {option}={value!r}: must be a positive integer")
         self.prompts = task_prompts(task)
         self.model_name = model_path
-        self.model_path = str(packaged_minilm()) if model_path is None or is_packaged_minilm(model_path) else model_path
+        self.model_path = resolve_sentence_transformer(model_path)
         self.k, self.prompt, self.task, self.mode, self.passage_words = k, prompt, task, mode, passage_words
         self.batch_size = int(batch_size)
         model = load_sentence_transformer(self.model_path, device=device, max_length=max_length)
@@ -104,9 +109,12 @@ class E2RankReranker(PointwiseReranker):
         return self.mode == "plain"
 
     def describe(self) -> dict[str, Any]:
+        label = sentence_model_label(self.model_name)
         return {
             "reranker": self.name,
+            "model": label,
             "model_path": self.model_path,
+            "run_label": f"{self.name}-{label}",
             "mode": self.mode,
             "k": self.k,
             "prompt": self.prompt,
