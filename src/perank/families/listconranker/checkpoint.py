@@ -7,6 +7,11 @@ A folder (the published ``ByteDance/ListConRanker`` one, the tiny test fixture, 
     list_transformer.pt       the ListTransformer state dict (published key names)
     listconranker_config.json the sizes (perank's folders only; the published folder's are read from its shapes)
 
+perank's residual mode (``"residual": true`` in the config, see :mod:`.model`) adds ``linear_out_embedding.pt``
+(its ``W_out``) and has no scoring head in ``list_transformer.pt``. A folder trained over a frozen embedder may
+hold no embedder at all: its config's ``"embedder"`` names it (``"all-minilm-l6-v2"``, the packaged MiniLM), and
+the embedder and its tokenizer are read from there, so the folder holds only what was trained.
+
 A hub id goes through the Hugging Face cache (``snapshot_download``), a local path is read as it is, and
 ``model_path=None`` means the small model trained here (``checkpoints/listconranker-minilm``).
 """
@@ -27,6 +32,7 @@ from perank.datasets import REPO_ROOT
 from perank.families.listconranker.model import (
     CONFIG_NAME,
     LINEAR_IN_NAME,
+    LINEAR_OUT_NAME,
     LIST_TRANSFORMER_NAME,
     TEMPLATE_PREFIX,
     ListConRankerConfig,
@@ -74,10 +80,17 @@ def locate(model_path: str | None) -> Path:
         ) from exc
 
 
-def check_layout(folder: Path) -> None:
-    """Name what is missing when ``folder`` is not a ListConRanker folder (e.g. another family's checkpoint)."""
-    missing = [name for name in (LINEAR_IN_NAME, LIST_TRANSFORMER_NAME, "config.json") if not (folder / name).is_file()]
-    if not any((folder / name).is_file() for name in EMBEDDER_WEIGHTS):
+def check_layout(folder: Path, config: ListConRankerConfig | None = None) -> None:
+    """Name what is missing when ``folder`` is not a ListConRanker folder (e.g. another family's checkpoint);
+    ``config``: the folder's ``listconranker_config.json`` when it has one (what else it then needs)."""
+    needed = [LINEAR_IN_NAME, LIST_TRANSFORMER_NAME]
+    if config is not None and config.residual:
+        needed.append(LINEAR_OUT_NAME)
+    own_embedder = config is None or config.embedder is None
+    if own_embedder:
+        needed.append("config.json")
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if own_embedder and not any((folder / name).is_file() for name in EMBEDDER_WEIGHTS):
         missing.append("model.safetensors or pytorch_model.bin")
     if missing:
         raise InputError(f"{folder}: not a ListConRanker folder: no {', no '.join(missing)}")
@@ -95,13 +108,19 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def own_config(folder: Path) -> ListConRankerConfig | None:
+    """The folder's ``listconranker_config.json`` (None for the published folder, which has none)."""
+    return ListConRankerConfig.load(folder / CONFIG_NAME) if (folder / CONFIG_NAME).is_file() else None
+
+
 def read_config(
     folder: Path, embedder_config: Any, linear_in: dict[str, torch.Tensor], lt: dict[str, torch.Tensor]
 ) -> ListConRankerConfig:
     """``listconranker_config.json`` when present; else (the published folder) the sizes from the weight shapes,
     the head count from the embedder's config and 512 tokens, as the published code has them."""
-    if (folder / CONFIG_NAME).is_file():
-        return ListConRankerConfig.load(folder / CONFIG_NAME)
+    config = own_config(folder)
+    if config is not None:
+        return config
     try:
         list_dim, embedder_dim = linear_in["weight"].shape
         layers = {int(m.group(1)) for k in lt if (m := _LAYER_KEY.match(k))}
@@ -118,6 +137,21 @@ def read_config(
         raise InputError(f"{folder}: cannot read the list transformer's sizes from its weights ({exc})") from exc
 
 
+def load_embedder(source: str, where: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """``(embedder, tokenizer)`` from a folder, packaged alias or hub id (fp32); ``where`` names who asked."""
+    from transformers import AutoModel, AutoTokenizer
+
+    local = Path(resolve_model(source))
+    if local.is_dir():
+        check_weight_files(local)
+    try:
+        embedder = AutoModel.from_pretrained(str(local), trust_remote_code=trust_remote_code, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(local), trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise InputError(f"{where} {source}: not an embedder folder or hub id ({exc})") from exc
+    return embedder, tokenizer
+
+
 def load_model(
     model_path: str | None,
     device: torch.device | str = "cpu",
@@ -125,20 +159,25 @@ def load_model(
     trust_remote_code: bool = False,
 ) -> ListConRankerModel:
     """A ListConRanker folder (see the module docstring) as a :class:`ListConRankerModel` in eval mode."""
-    from transformers import AutoModel, AutoTokenizer
-
     folder = locate(model_path)
-    check_layout(folder)
+    own = own_config(folder)
+    check_layout(folder, own)
     linear_in = load_state(folder / LINEAR_IN_NAME)
     lt = {k: v for k, v in load_state(folder / LIST_TRANSFORMER_NAME).items() if not k.startswith(TEMPLATE_PREFIX)}
-    embedder = AutoModel.from_pretrained(folder, trust_remote_code=trust_remote_code, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    source = own.embedder if own is not None and own.embedder is not None else str(folder)
+    where = f"{folder / CONFIG_NAME}: embedder" if source != str(folder) else "ListConRanker folder"
+    embedder, tokenizer = load_embedder(source, where, trust_remote_code)
     config = read_config(folder, embedder.config, linear_in, lt)
-    model = ListConRankerModel(embedder, tokenizer, config, name_or_path=str(model_path or folder))
-    for module, state, name in (
+    model = ListConRankerModel(
+        embedder, tokenizer, config, name_or_path=str(model_path or folder), embedder_source=source
+    )
+    parts = [
         (model.linear_in_embedding, linear_in, LINEAR_IN_NAME),
         (model.list_transformer, lt, LIST_TRANSFORMER_NAME),
-    ):
+    ]
+    if model.linear_out_embedding is not None:
+        parts.append((model.linear_out_embedding, load_state(folder / LINEAR_OUT_NAME), LINEAR_OUT_NAME))
+    for module, state, name in parts:
         try:
             module.load_state_dict(state)
         except RuntimeError as exc:
@@ -153,29 +192,33 @@ def init_model(
     num_layers: int = 2,
     seed: int = 0,
     trust_remote_code: bool = False,
+    residual: bool = False,
 ) -> ListConRankerModel:
     """A model to train: a ListConRanker folder (e.g. stage 1's output; ``max_length`` replaces its own when
-    given), or a plain embedder (e.g. ``all-minilm-l6-v2``) with a fresh head of the published sizes scaled to
-    it (:meth:`ListConRankerConfig.scaled`, ``num_layers`` layers, ``max_length`` default 512)."""
-    from transformers import AutoModel, AutoTokenizer
-
+    given; its config fixes the architecture, so ``residual`` must agree with it when asked for), or a plain
+    embedder (e.g. ``all-minilm-l6-v2``) with a fresh head of the published sizes scaled to it
+    (:meth:`ListConRankerConfig.scaled`, ``num_layers`` layers, ``max_length`` default 512), or with
+    ``residual`` the residual branch of those sizes (W_out = 0: it scores exactly as the embedder's cosine)."""
     local = Path(resolve_model(name_or_path))
     if local.is_dir() and (local / LIST_TRANSFORMER_NAME).exists():
         model = load_model(str(local), trust_remote_code=trust_remote_code)
+        if residual and not model.config.residual:
+            raise InputError(
+                f"--residual_init: {name_or_path} is a ListConRanker folder with the published head, whose "
+                f"architecture its {CONFIG_NAME} fixes; start a residual model from a plain embedder"
+            )
         if max_length is not None:
             model.config = replace(model.config, max_length=max_length)
         return model.train()
-    if local.is_dir():
-        check_weight_files(local)
-    try:
-        embedder = AutoModel.from_pretrained(str(local), trust_remote_code=trust_remote_code, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(local), trust_remote_code=trust_remote_code)
-    except OSError as exc:
-        raise InputError(f"--model_name_or_path {name_or_path}: not an embedder folder or hub id ({exc})") from exc
+    embedder, tokenizer = load_embedder(name_or_path, "--model_name_or_path", trust_remote_code)
     config = ListConRankerConfig.scaled(
-        int(embedder.config.hidden_size), int(embedder.config.num_attention_heads), max_length or 512, num_layers
+        int(embedder.config.hidden_size),
+        int(embedder.config.num_attention_heads),
+        max_length or 512,
+        num_layers,
+        residual=residual,
     )
     torch.manual_seed(seed)
-    model = ListConRankerModel(embedder, tokenizer, config, name_or_path=name_or_path)
-    logger.info("fresh ListConRanker head on %s: %s", name_or_path, config)
+    model = ListConRankerModel(embedder, tokenizer, config, name_or_path=name_or_path, embedder_source=name_or_path)
+    logger.info("fresh ListConRanker %s on %s: %s", "residual branch" if residual else "head", name_or_path, config)
     return model

@@ -65,8 +65,9 @@ class Encoded:
 class ListConRankerReranker(BaseReranker):
     """ListConRanker over whole candidate lists (see the module docstring).
 
-    ``model_path``: a ListConRanker folder or hub id (``ByteDance/ListConRanker``); ``None`` is the small model
-    trained here (``checkpoints/listconranker-minilm``). ``mode``: ``iterative`` or ``single``. ``dtype``:
+    ``model_path``: a ListConRanker folder or hub id (``ByteDance/ListConRanker``), or a perank residual-mode
+    folder (its config may name the embedder it reads); ``None`` is the small model trained here
+    (``checkpoints/listconranker-minilm``). ``mode``: ``iterative`` or ``single``. ``dtype``:
     fp32 on CPU; on CUDA fp16 by default (as published), bf16 or fp32 on request. ``batch_size``: texts per
     embedder pass. ``max_length``: tokens per text (default: the checkpoint's, 512 published).
     ``embedding_cache``: a :class:`perank.backends.embedding_cache.EmbeddingCache` file for the pooled

@@ -6,7 +6,9 @@ negatives below m = 0.25 on the model's (0, 1) sigmoid scores. The scale is lowe
 recognition, cosines in [-1, 1] over thousands of classes): the spread of sigmoid scores inside one list of 16
 is a few tenths, and with gamma 256 the log-sum-exp over pairs becomes a hard max over the single hardest
 pair (gamma * alpha * 0.1 ~ 19 nats apart), a noisy signal at the small batches a CPU affords; at 32 it
-stays a soft weighting of the hard pairs (~2.4 nats) while still emphasising them.
+stays a soft weighting of the hard pairs (~2.4 nats) while still emphasising them. With ``--residual_init`` the
+loss reads the cosine instead (Circle Loss's own domain, [-1, 1]): the same m then asks positives above 0.75 and
+negatives below 0.25, a short way from a MiniLM cosine (see :meth:`ListConRankerModel.loss_scores`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ class ModelArguments:
         default=None, metadata={"help": "tokens per text (default: the folder's, or 512 for a fresh head)"}
     )
     num_layers: int = field(default=2, metadata={"help": "list-transformer layers of a fresh head (published: 2)"})
+    residual_init: bool = field(
+        default=False,
+        metadata={
+            "help": "a fresh head as a residual branch on the embedder's embedding, its output layer at zero: "
+            "training starts from the embedder's cosine ranking (perank's option, not the published head)"
+        },
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "run the embedder's own code from the hub"})
 
 
@@ -58,6 +67,13 @@ class TrainingArguments(BaseTrainingArguments):
     circle_margin: float = field(default=0.25, metadata={"help": "Circle Loss relaxation margin m, in [0, 0.5)"})
     cache_embeddings: bool = field(
         default=True, metadata={"help": "with --freeze_embedder: keep each text's pooled embedding in memory"}
+    )
+    embedding_cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --residual_init and --freeze_embedder: preload the embedder's normalised embeddings "
+            "(.pt {text key: vector}, the dense teacher's file that perank build-pair-data --embeddings writes)"
+        },
     )
 
     def __post_init__(self) -> None:

@@ -4,8 +4,12 @@
 Stage 1: ``--freeze_embedder True`` from a plain embedder (``--model_name_or_path all-minilm-l6-v2``: a fresh
 projection, list transformer and head of the published sizes scaled to it). Stage 2: everything trains,
 ``--model_name_or_path`` = stage 1's output folder. The published recipe ran stage 1 for 4 epochs (batch 1024)
-and stage 2 for 2 (batch 256) over ~2.6M queries; ``recipes/listconranker/train_small.sh`` is the CPU version.
-Each save is a ListConRanker folder; a resumed run rebuilds the model from the checkpoint folder itself.
+and stage 2 for 2 (batch 256) over ~2.6M queries; ``recipes/listconranker/train_small.sh RESIDUAL=0`` is the CPU
+version. Each save is a ListConRanker folder; a resumed run rebuilds the model from the checkpoint folder itself.
+
+``--residual_init True`` builds perank's residual model instead (:mod:`perank.families.listconranker.model`: it
+starts as the embedder's cosine ranking); over a frozen embedder its folders hold only the trained parts, and
+``--embedding_cache`` preloads the dense teacher's embeddings (``recipes/listconranker/train_small.sh``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class ListConRankerRunner(TrainingRunner):
             raise InputError(f"--max_length {model.max_length}: must be at least 2")
         if model.num_layers < 1:
             raise InputError(f"--num_layers {model.num_layers}: must be at least 1")
+        if training.embedding_cache and not (model.freeze_embedder and training.cache_embeddings):
+            raise InputError("--embedding_cache: needs --freeze_embedder True and --cache_embeddings True")
 
     def restore_settings(self, args: RunArguments, checkpoint: str) -> None:
         """Build the model from the checkpoint folder being resumed (its head, sizes and embedder)."""
@@ -67,6 +73,7 @@ class ListConRankerRunner(TrainingRunner):
             num_layers=args.model.num_layers,
             seed=args.training.seed,
             trust_remote_code=args.model.trust_remote_code,
+            residual=args.model.residual_init,
         )
         return ListConRankerTrainingModel(
             model,
@@ -77,12 +84,17 @@ class ListConRankerRunner(TrainingRunner):
         )
 
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
-        """Every query group read and validated (file:line errors), drawn into lists each epoch."""
+        """Every query group read and validated (file:line errors), drawn into lists each epoch; the frozen
+        embedder's cache preloaded from ``--embedding_cache`` (checked on training texts it holds)."""
         from perank.families.listconranker.training.data import ListDataset, collate_lists
         from perank.training.pairs import read_pair_groups
 
         groups = read_pair_groups(args.data.data_path)
         dataset = ListDataset(groups, args.data.group_size, args.data.positives(), seed=args.training.seed)
+        if args.training.embedding_cache:
+            texts = (t for g in groups for t in (g.query, *g.pos, *g.neg))
+            count = model.preload_embeddings(args.training.embedding_cache, texts)
+            logger.info("preloaded %d embeddings from %s", count, args.training.embedding_cache)
         return dataset, collate_lists
 
     def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> Any:
