@@ -30,6 +30,9 @@ FAMILY_CONFIGS: dict[str, FamilyConfig] = {
     "e2rank": FamilyConfig(
         "e2rank", "E2Rank listwise pseudo-query (top 20 in the prompt), all-MiniLM-L6-v2, zero-shot", {"k": 20}
     ),
+    "jina-listwise": FamilyConfig(
+        "jina-listwise", "jina-reranker-v3 listwise blocks (Qwen3-0.6B, hub default), zero-shot"
+    ),
     "pe-rank": FamilyConfig("pe-rank", "PE-Rank greedy, one token per passage, shipped checkpoint"),
     "pe-rank-single-pass": FamilyConfig(
         "pe-rank", "PE-Rank single pass (sort by the first step)", {"decode_mode": "single-pass"}

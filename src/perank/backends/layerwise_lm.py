@@ -27,11 +27,8 @@ from perank.backends.lm_loading import causal_lm_weights, load_tokenizer
 from perank.backends.minicpm_layerwise import LayerwiseConfig, LayerwiseReranker
 from perank.backends.padding import last_real, pad_rows
 from perank.backends.runtime import eval_mode
-from perank.backends.weights import check_weight_files
+from perank.backends.weights import read_state
 from perank.types import InputError
-
-#: keys some checkpoints carry that are buffers, not weights
-IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
 
 def is_layerwise_folder(folder: Path) -> bool:
@@ -126,28 +123,3 @@ def load_native(folder: Path, *, device: torch.device, dtype: torch.dtype) -> La
         raise InputError(f"{folder}: weights do not match a layerwise MiniCPM of this config ({what})")
     model.load_state_dict(state, strict=True, assign=True)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def read_state(folder: Path) -> dict[str, Tensor]:
-    """Every weight of the checkpoint, by key (safetensors or torch files, weights only)."""
-    from safetensors.torch import load_file
-
-    check_weight_files(folder)
-    state: dict[str, Tensor] = {}
-    for path in _weight_files(folder):
-        if path.suffix == ".safetensors":
-            state.update(load_file(str(path)))
-        else:
-            state.update(torch.load(path, map_location="cpu", weights_only=True))
-    return {k: v for k, v in state.items() if not k.endswith(IGNORED_SUFFIXES)}
-
-
-def _weight_files(folder: Path) -> list[Path]:
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (folder / index).exists():
-            shards = json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values()
-            return [folder / name for name in sorted(set(shards))]
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).exists():
-            return [folder / name]
-    raise InputError(f"{folder}: no model.safetensors or pytorch_model.bin")

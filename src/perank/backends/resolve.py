@@ -142,3 +142,26 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path in GEMMA3_ALIASES:
         return str(packaged_gemma3())
     return name_or_path
+
+
+def local_snapshot(name_or_path: str) -> Path:
+    """A local folder for ``name_or_path``: a folder as it is, a packaged alias's folder, or a hub id's snapshot
+    (from the Hugging Face cache when offline), for models read file by file rather than by transformers. Anything
+    else is an :class:`~perank.types.InputError` naming it."""
+    from perank.types import InputError
+
+    local = Path(resolve_model(name_or_path))
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise InputError(f"{name_or_path}: expected a model folder, got a file")
+    if name_or_path.count("/") != 1 or name_or_path.startswith((".", "/", "~")):
+        raise InputError(f"{name_or_path}: no such model folder")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name_or_path))
+    except Exception as exc:  # noqa: BLE001 - offline and not cached, unknown repo: all mean "not found" here
+        raise InputError(
+            f"{name_or_path}: not a local folder, and the Hugging Face hub could not provide it ({type(exc).__name__})"
+        ) from exc

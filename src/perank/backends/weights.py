@@ -12,6 +12,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+import torch
+
 from perank.types import InputError
 
 #: suffixes of weight files that are checked
@@ -62,3 +64,34 @@ def check_weight_files(folder: str | Path) -> None:
             check_safetensors(path)
         elif path.name != "training_args.bin":  # a pickled TrainingArguments, never loaded as weights
             check_torch_file(path)
+
+
+#: keys some checkpoints carry that are buffers, not weights
+IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
+
+
+def read_state(folder: Path) -> dict[str, torch.Tensor]:
+    """Every weight of the checkpoint in ``folder``, by key (safetensors or torch files, weights only, shards
+    joined), after :func:`check_weight_files`; for models whose published layout perank loads key by key."""
+    from safetensors.torch import load_file
+
+    check_weight_files(folder)
+    state: dict[str, torch.Tensor] = {}
+    for path in weight_files(folder):
+        if path.suffix == ".safetensors":
+            state.update(load_file(str(path)))
+        else:
+            state.update(torch.load(path, map_location="cpu", weights_only=True))
+    return {k: v for k, v in state.items() if not k.endswith(IGNORED_SUFFIXES)}
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files of a checkpoint folder: the shards its index names, else its one weight file."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / index).exists():
+            shards = json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values()
+            return [folder / name for name in sorted(set(shards))]
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).exists():
+            return [folder / name]
+    raise InputError(f"{folder}: no model.safetensors or pytorch_model.bin")

@@ -14,6 +14,7 @@ PACKAGES: tuple[str, ...] = (
     "identity",
     "dense",
     "e2rank",
+    "jina_listwise",
     "pe_rank",
     "listwise_text",
     "cross_encoder",

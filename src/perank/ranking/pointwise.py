@@ -65,6 +65,14 @@ class Pairs:
     def tuples(self) -> list[tuple[str, str]]:
         return [(self.queries[q], p) for q, p in zip(self.query_of, self.passages)]
 
+    def by_query(self) -> dict[int, list[int]]:
+        """Pair indices per query index, in input order (a request's candidates, first-stage order); a query
+        without passages is absent. For listwise families, whose scores depend on a query's whole list."""
+        groups: dict[int, list[int]] = {}
+        for j, qi in enumerate(self.query_of):
+            groups.setdefault(qi, []).append(j)
+        return groups
+
 
 @dataclass
 class PairScores:

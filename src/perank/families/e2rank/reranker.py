@@ -44,14 +44,6 @@ MODES = ("listwise", "plain")
 END_TOKEN = "<|endoftext|>"
 
 
-def _groups(pairs: Pairs) -> dict[int, list[int]]:
-    """Pair indices per query, in input order (a request's candidates, first-stage order)."""
-    groups: dict[int, list[int]] = {}
-    for j, qi in enumerate(pairs.query_of):
-        groups.setdefault(qi, []).append(j)
-    return groups
-
-
 class E2RankReranker(PointwiseReranker):
     """Ranks candidates by cosine with an embedding of the listwise prompt (query + first ``k`` candidates).
 
@@ -159,7 +151,7 @@ class E2RankReranker(PointwiseReranker):
     def score_pairs(self, pairs: Pairs) -> PairScores:
         """Each passage's cosine with its query's vector: in listwise mode built from its list, in plain mode from
         the query alone, encoded as ``dense`` encodes it (so the scores are ``dense``'s to the bit)."""
-        groups = _groups(pairs)
+        groups = pairs.by_query()
         order = list(groups)
         texts = [self.pseudo_query(pairs.queries[qi], [pairs.passages[j] for j in groups[qi]]) for qi in order]
         plain_encoder = self.mode == "plain" and not self.chat
