@@ -18,25 +18,9 @@ DEST=${DEST:-checkpoints/listwise-sft-smollm2}
 TOTAL=${MAX_STEPS:-60}
 mkdir -p "$W"
 
-# 1. teacher windows of 20 (identical to recipes/pe_rank/train_small.sh step 1; the rows' PE-Rank messages are not read
-#    here, only query, ranking and extra_texts)
-DL20=data/msmarco-passage/retrieve_results_dl20.json
-NODL19=(--forbid-qrels data/msmarco-passage/qrels.dl19-passage.txt)
-ROWS=(--query-embedding --query-embedding-position answer --embeddings "$W/emb_minilm256.pt" "${NODL19[@]}")
-if [ ! -s "$W/train_mix.jsonl" ]; then
-    [ -s "$W/dl20_dense.jsonl" ] || $PY -m perank build-rank-data --retrieval-results $DL20 --teacher dense \
-        --windows-per-query 12 "${ROWS[@]}" -o "$W/dl20_dense.jsonl"
-    [ -s "$W/dl20_qrels.jsonl" ] || $PY -m perank build-rank-data --retrieval-results $DL20 --teacher qrels \
-        --qrels data/msmarco-passage/qrels.dl20-passage.txt --tie-break dense --windows-per-query 12 --seed 1 \
-        "${ROWS[@]}" -o "$W/dl20_qrels.jsonl"
-    [ -s "$W/mixed.jsonl" ] || $PY -m perank build-small-mix --output-dir "$W"
-    for s in arguana_train mixed; do
-        [ -s "$W/${s}_dense.jsonl" ] || $PY -m perank build-rank-data --retrieval-results "$W/$s.jsonl" \
-            --teacher dense --windows-per-query 2 "${ROWS[@]}" -o "$W/${s}_dense.jsonl"
-    done
-    $PY -m perank mix-train-rows --seed 0 -o "$W/train_mix.jsonl" \
-        "$W/arguana_train_dense.jsonl:1" "$W/mixed_dense.jsonl:1" "$W/dl20_dense.jsonl:3" "$W/dl20_qrels.jsonl:3"
-fi
+# 1. teacher windows of 20 (recipes/build_rank_mix.sh, shared with the PE-Rank and E2Rank recipes; the rows' PE-Rank
+#    messages are not read here, only query, ranking and extra_texts)
+WORK="$W" PY="$PY" bash recipes/build_rank_mix.sh
 
 # 2. fine-tune: the repository's prompt (chat messages, ids from 1), windows of 20 with each passage cut to 48
 #    tokens (a window is then ~1,700 tokens instead of ~2,300), loss on the answer only; LoRA r16/alpha32 on the

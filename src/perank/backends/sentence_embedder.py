@@ -7,6 +7,10 @@ gets last-token pooling, the pooling those models are trained with), the token c
 and document vectors read from and written to :class:`perank.backends.embedding_cache.EmbeddingCache`. The
 cache key prefix depends on the model and its length limit only, so two families that embed the same document
 text with the same model share the vectors (reranking after a dense pass costs only the query encodings).
+
+A LoRA adapter folder (``adapter_config.json`` naming its base, what ``src/train.py --family e2rank`` saves) loads
+as its base embedder with the adapter merged into the weights: a few MB beside the packaged MiniLM instead of a
+copy of it, and scoring at the base model's speed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 
 from perank.backends.resolve import is_packaged_minilm, packaged_minilm
 from perank.backends.runtime import resolve_device
+from perank.types import InputError
 
 #: the display name of the packaged all-MiniLM-L6-v2, used in run file names (its folder's own name is ``model``)
 PACKAGED_MINILM_LABEL = "all-MiniLM-L6-v2"
@@ -64,10 +69,15 @@ def _is_decoder(path: str) -> bool:
 def load_sentence_transformer(path: str, device: str | None = None, max_length: int | None = None) -> Any:
     """A ``SentenceTransformer`` for ``path``; a local decoder-LLM folder without sentence-transformers modules
     is assembled as transformer + last-token pooling + normalisation (what E2Rank's code does with vLLM's
-    ``task="embed"``), since sentence-transformers would otherwise mean-pool it."""
+    ``task="embed"``), since sentence-transformers would otherwise mean-pool it; a LoRA adapter folder is its
+    base (an alias, hub id or folder) with the adapter merged."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import modules as models
 
+    from perank.backends.lm_loading import is_adapter_folder
+
+    if is_adapter_folder(path):
+        return _load_with_adapter(Path(path), device, max_length)
     target = str(resolve_device(device)) if device else None
     if Path(path).is_dir() and not _is_sentence_transformers_folder(path) and _is_decoder(path):
         transformer = models.Transformer(path, max_seq_length=max_length)
@@ -79,6 +89,31 @@ def load_sentence_transformer(path: str, device: str | None = None, max_length: 
         model.max_seq_length = int(max_length)
     _embed_text_as_given(model)
     return model
+
+
+def _load_with_adapter(folder: Path, device: str | None, max_length: int | None) -> Any:
+    """The base embedder named by ``folder``'s adapter config, the adapter merged into it (on ``device``)."""
+    from perank.backends.lm_loading import adapter_base, is_adapter_folder, with_adapter
+    from perank.backends.resolve import resolve_model
+    from perank.backends.weights import check_weight_files
+
+    check_weight_files(folder)
+    if not any(folder.glob("adapter_model.*")):
+        raise InputError(f"{folder}: has adapter_config.json but no adapter_model.safetensors (or .bin)")
+    base = adapter_base(folder)
+    try:
+        source = resolve_model(base)
+    except FileNotFoundError as exc:  # a packaged alias whose package is missing
+        raise InputError(f"{folder / 'adapter_config.json'}: base model {base}: {exc}") from exc
+    if is_adapter_folder(source):
+        raise InputError(f"{folder / 'adapter_config.json'}: base model {base} is itself an adapter folder")
+    try:
+        model = load_sentence_transformer(source, device=None, max_length=max_length)
+    except (OSError, ValueError) as exc:  # a deleted folder, a hub id not in the offline cache
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{folder / 'adapter_config.json'}: base model {base} cannot be loaded ({first})") from exc
+    merged = with_adapter(model, folder, base=base)
+    return merged.to(str(resolve_device(device))) if device else merged
 
 
 def _embed_text_as_given(model: Any) -> None:

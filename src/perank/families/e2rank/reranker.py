@@ -12,7 +12,10 @@ all candidates are scored against the one pseudo-query. ``mode="plain"`` embeds 
 over a sentence-transformers encoder it is exactly the ``dense`` family (a test checks it).
 
 Candidate vectors go through :class:`perank.backends.sentence_embedder.SentenceEmbedder`, with the persistent
-cache when ``embedding_cache`` is set: the same vectors the ``dense`` family stores for the same model.
+cache when ``embedding_cache`` is set: the same vectors the ``dense`` family stores for the same model. The texts
+are built by :mod:`perank.families.e2rank.texts`, which training uses too; a folder trained here
+(``src/train.py --family e2rank``: a LoRA adapter over its base) records the settings it was trained with, and
+they are this reranker's defaults for it (:mod:`perank.families.e2rank.settings`).
 """
 
 from __future__ import annotations
@@ -22,37 +25,29 @@ from typing import Any
 from perank.backends.sentence_embedder import (
     SentenceEmbedder,
     load_sentence_transformer,
-    pools_last_token,
     resolve_sentence_transformer,
     sentence_model_label,
 )
-from perank.families.e2rank.prompts import (
-    PASSAGE_WORDS,
-    PROMPTS,
-    QUERY_FIRST,
-    cut_words,
-    listwise_text,
-    task_prompts,
-)
+from perank.families.e2rank.settings import resolve_settings
+from perank.families.e2rank.texts import check_options, for_model
 from perank.ranking.budgets import TextBudgets, TokenBudget, special_tokens
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker
 from perank.types import InputError
 
 MODES = ("listwise", "plain")
 
-#: the end token E2Rank's evaluation appends to every text it embeds alone (Qwen3's ``<|endoftext|>``)
-END_TOKEN = "<|endoftext|>"
-
 
 class E2RankReranker(PointwiseReranker):
     """Ranks candidates by cosine with an embedding of the listwise prompt (query + first ``k`` candidates).
 
-    Options: ``model_path`` (a sentence-transformers folder or hub id, ``Alibaba-NLP/E2Rank-0.6B`` etc., or a bare
-    Qwen3 folder; default the packaged all-MiniLM-L6-v2), ``k`` (candidates in the prompt, E2Rank's
-    ``num_input_docs``: 20), ``prompt`` (``e2rank``: the task's template, query last; ``query-first``), ``task``
-    (the template set of E2Rank's evaluation: ``web-search`` = ``dl19``/``dl20``, ``covid``, ``nfc``, ...),
-    ``mode`` (``listwise`` or ``plain``), ``passage_words`` (1,024), ``max_length`` (the encoder's limit in
-    tokens), ``batch_size``, ``device``, ``embedding_cache`` (an SQLite file for candidate vectors).
+    Options: ``model_path`` (a sentence-transformers folder or hub id, ``Alibaba-NLP/E2Rank-0.6B`` etc., a bare
+    Qwen3 folder, or a LoRA adapter folder trained by ``--family e2rank``; default the packaged all-MiniLM-L6-v2),
+    ``k`` (candidates in the prompt, E2Rank's ``num_input_docs``: 20), ``prompt`` (``e2rank``: the task's
+    template, query last; ``query-first``), ``task`` (the template set of E2Rank's evaluation: ``web-search`` =
+    ``dl19``/``dl20``, ``covid``, ``nfc``, ...), ``mode`` (``listwise`` or ``plain``), ``passage_words`` (1,024),
+    ``max_length`` (the encoder's limit in tokens), ``batch_size``, ``device``, ``embedding_cache`` (an SQLite
+    file for candidate vectors). ``k``, ``prompt``, ``task``, ``passage_words`` and ``max_length`` left out take
+    the values a trained folder records (its ``e2rank_config.json``), else the defaults above.
     Stats per query beyond the usual: ``truncated_prompts`` (1 when the encoder cut the pseudo-query).
     """
 
@@ -61,11 +56,11 @@ class E2RankReranker(PointwiseReranker):
     def __init__(
         self,
         model_path: str | None = None,
-        k: int = 20,
-        prompt: str = "e2rank",
-        task: str = "web-search",
+        k: int | None = None,
+        prompt: str | None = None,
+        task: str | None = None,
         mode: str = "listwise",
-        passage_words: int = PASSAGE_WORDS,
+        passage_words: int | None = None,
         max_length: int | None = None,
         batch_size: int = 64,
         device: str | None = None,
@@ -73,27 +68,22 @@ class E2RankReranker(PointwiseReranker):
     ) -> None:
         if mode not in MODES:
             raise InputError(f"option mode={mode!r}: choose one of {', '.join(MODES)}")
-        if prompt not in PROMPTS:
-            raise InputError(f"option prompt={prompt!r}: choose one of {', '.join(PROMPTS)}")
-        for option, value in (("k", k), ("passage_words", passage_words)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"option {option}={value!r}: must be a positive integer")
-        self.prompts = task_prompts(task)
         self.model_name = model_path
         self.model_path = resolve_sentence_transformer(model_path)
-        self.k, self.prompt, self.task, self.mode, self.passage_words = k, prompt, task, mode, passage_words
+        given = {"k": k, "prompt": prompt, "task": task, "passage_words": passage_words, "max_length": max_length}
+        settings = resolve_settings(self.model_path, given)
+        self.k, self.prompt, self.task = settings["k"], settings["prompt"], settings["task"]
+        self.mode, self.passage_words = mode, settings["passage_words"]
+        self.prompts = check_options(self.task, self.prompt, self.k, self.passage_words)
         self.batch_size = int(batch_size)
-        model = load_sentence_transformer(self.model_path, device=device, max_length=max_length)
+        model = load_sentence_transformer(self.model_path, device=device, max_length=settings["max_length"])
         cache = None
         if embedding_cache:
             from perank.backends.embedding_cache import EmbeddingCache
 
             cache = EmbeddingCache(embedding_cache)
         self.embedder = SentenceEmbedder(model, self.batch_size, cache, cache_name=self.model_path)
-        tokenizer = self.embedder.tokenizer
-        self.chat = getattr(tokenizer, "chat_template", None) is not None
-        # E2Rank appends the end token by hand to what its last-token pooler embeds; an encoder has its own [SEP]
-        self.end = END_TOKEN if pools_last_token(model) and END_TOKEN in tokenizer.get_vocab() else ""
+        self.texts = for_model(model, self.prompts, self.prompt, self.k, self.passage_words)
 
     @property
     def scores_each_pair(self) -> bool:  # type: ignore[override]
@@ -130,23 +120,11 @@ class E2RankReranker(PointwiseReranker):
         """The text embedded as the query: the listwise prompt of ``query`` and its first ``k`` (cut) passages,
         through the chat template when the tokenizer has one; in plain mode the ``Instruct:`` query of chat
         models (with the end token), the bare query otherwise."""
-        if self.mode == "plain":
-            return self.prompts.instruct.format(query=query) + self.end if self.chat else query
-        template = self.prompts.listwise if self.prompt == "e2rank" else QUERY_FIRST
-        text = listwise_text(query, [cut_words(p, self.passage_words) for p in passages[: self.k]], template)
-        if not self.chat:
-            return text
-        messages = [{"role": "user", "content": text}]
-        return self.embedder.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
-        )
+        return self.texts.plain(query) if self.mode == "plain" else self.texts.listwise(query, passages)
 
     def _documents(self, passages: list[str]) -> list[str]:
-        """Candidates as embedded: E2Rank's word cut and end token for its own models; unchanged for an encoder,
-        so the vectors (and the cache) are the ``dense`` family's."""
-        if not self.end:
-            return passages
-        return [cut_words(p, self.passage_words) + self.end for p in passages]
+        """Candidates as embedded (:meth:`perank.families.e2rank.texts.E2RankTexts.documents`)."""
+        return self.texts.documents(passages)
 
     def score_pairs(self, pairs: Pairs) -> PairScores:
         """Each passage's cosine with its query's vector: in listwise mode built from its list, in plain mode from
@@ -154,7 +132,7 @@ class E2RankReranker(PointwiseReranker):
         groups = pairs.by_query()
         order = list(groups)
         texts = [self.pseudo_query(pairs.queries[qi], [pairs.passages[j] for j in groups[qi]]) for qi in order]
-        plain_encoder = self.mode == "plain" and not self.chat
+        plain_encoder = self.mode == "plain" and self.texts.uses_query_prompt
         q_emb = self.embedder.encode_queries(texts) if plain_encoder else self.embedder.encode_texts(texts)
         documents = self._documents(pairs.passages)
         d_emb = self.embedder.encode_documents(documents)

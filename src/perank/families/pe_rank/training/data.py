@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from perank.families.pe_rank.prompts import PLACEHOLDER, RANK_TOKEN
 from perank.training.chat import IGNORE_INDEX, check_messages, masked_labels, render_segments, tokenize_segments
 from perank.training.jsonl import RowErrors, read_jsonl
+from perank.training.rank_rows import check_ranking
 from perank.types import InputError
 
 # ------------------------------------------------------------------------------------------------ stage 1
@@ -93,24 +94,6 @@ class RankExample:
     query: str
 
 
-def _check_ranking(obj: dict[str, Any]) -> tuple[list[int], list[str]]:
-    ranking = obj.get("ranking")
-    texts = obj.get("extra_texts")
-    if not isinstance(ranking, list) or not ranking or not all(isinstance(r, int) for r in ranking):
-        raise ValueError("'ranking' must be a non-empty list of integers")
-    n = len(ranking)
-    if sorted(ranking) != list(range(n)):
-        raise ValueError(f"'ranking' is not a permutation of 0..{n - 1}: {ranking}")
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise ValueError("'extra_texts' must be a list of strings")
-    if len(texts) != 2 * n:
-        raise ValueError(f"'extra_texts' has {len(texts)} texts; expected 2n = {2 * n} for a ranking of {n}")
-    candidates = texts[:n]
-    if [candidates[r] for r in ranking] != texts[n:]:
-        raise ValueError("the second half of 'extra_texts' is not the candidates in 'ranking' order")
-    return ranking, candidates
-
-
 class RankDataset(Dataset):
     """Stage 2: windows of n passages with a teacher ranking, in one or both prompt variants.
 
@@ -142,7 +125,7 @@ class RankDataset(Dataset):
             try:
                 if not isinstance(obj, dict):
                     raise ValueError("expected a JSON object")
-                ranking, candidates = _check_ranking(obj)
+                ranking, candidates = check_ranking(obj)
                 n = len(ranking)
                 query = obj.get("query", "")
                 if query_embedding and (not isinstance(query, str) or not query.strip()):
