@@ -38,6 +38,7 @@ MODELS: dict[str, str] = {
     "dense-all-MiniLM-L6-v2": "--reranker dense",
     "colbert-minilm": "--reranker colbert --model-path checkpoints/colbert-minilm",
     "e2rank-all-MiniLM-L6-v2": "--reranker e2rank",
+    "listconranker-minilm": "--reranker listconranker --model-path checkpoints/listconranker-minilm",
     "pe-rank-smollm2-minilm": "--reranker pe-rank --model-path checkpoints/pe-rank-smollm2-minilm",
 }
 #: the per-query measure stored, and for how many queries
