@@ -38,6 +38,7 @@ MODELS: dict[str, str] = {
     "dense-all-MiniLM-L6-v2": "--reranker dense",
     "colbert-minilm": "--reranker colbert --model-path checkpoints/colbert-minilm",
     "e2rank-all-MiniLM-L6-v2": "--reranker e2rank",
+    "e2rank-minilm": "--reranker e2rank --model-path checkpoints/e2rank-minilm",
     "listconranker-minilm": "--reranker listconranker --model-path checkpoints/listconranker-minilm",
     "pe-rank-smollm2-minilm": "--reranker pe-rank --model-path checkpoints/pe-rank-smollm2-minilm",
 }

@@ -92,11 +92,13 @@ class E2RankReranker(PointwiseReranker):
 
     def describe(self) -> dict[str, Any]:
         label = sentence_model_label(self.model_name)
+        # a trained folder is already named after the family (checkpoints/e2rank-minilm): not e2rank-e2rank-minilm
+        run_label = label if label.startswith(f"{self.name}-") else f"{self.name}-{label}"
         return {
             "reranker": self.name,
             "model": label,
             "model_path": self.model_path,
-            "run_label": f"{self.name}-{label}",
+            "run_label": run_label,
             "mode": self.mode,
             "k": self.k,
             "prompt": self.prompt,
