@@ -173,6 +173,19 @@ def reranker_limits(reranker):
 
 
 @pytest.mark.slow
+def test_repeating_one_list_lowers_its_loss(tmp_path: Path, llm: Path, rank_row) -> None:
+    """Eight steps on the same list (all 6 candidates, no redraw): the gradients reach the scores, so the loss
+    on it falls (a sign error or a detached part would leave it flat or raise it)."""
+    data = rows_file(tmp_path / "rows.jsonl", rank_row, n_rows=1)
+    flags = [*common_flags(llm, data, tmp_path / "out"), "--max_steps", "8", "--save_strategy", "no"]
+    flags[flags.index("--slate_size") + 1] = "6"
+    get_runner("jina-listwise").run(flags)
+    history = json.loads((tmp_path / "out" / "trainer_state.json").read_text())["log_history"]
+    losses = [line["loss"] for line in history if "loss" in line]
+    assert len(losses) == 8 and losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.slow
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, llm: Path, rank_row) -> None:
     from safetensors.torch import load_file
 
