@@ -7,6 +7,8 @@
 - :mod:`.lora`: LoRA on a causal LM from those flags;
 - :mod:`.jsonl`: training JSONL with file:line errors, all bad rows reported at once;
 - :mod:`.chat`: chat rendering with the loss on assistant turns only;
+- :mod:`.ranked_lists`, :mod:`.rank_losses`: teacher-ranked lists (rows, held-out refusal, slates) and the
+  listwise losses on them, for the families that train on lists (``e2rank``, ``jina-listwise``);
 - :mod:`.pair_group_runner`: the runner, data flags and group cross-entropy Trainer of the families that score
   query groups pair by pair (cross-encoder, llm-yes-no).
 

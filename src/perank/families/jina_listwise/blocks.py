@@ -12,12 +12,17 @@ main at commit 050e171):
   below (so that one more passage of full length still fits; the query is written twice). ``max_length`` is the
   tokenizer's ``model_max_length`` (131,072 for Qwen3). The blocks' query vectors are merged afterwards
   (:func:`perank.families.jina_listwise.model.merge_blocks`).
+
+:func:`query_prompts` applies both and writes each block's prompt: the reranker and the training runner call it
+alike, so training reads exactly the prompts inference writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from perank.families.jina_listwise.prompts import block_prompt
 
 
 @dataclass(frozen=True)
@@ -58,3 +63,32 @@ def plan_blocks(
     if current:
         blocks.append(current)
     return blocks
+
+
+@dataclass(frozen=True)
+class PromptLimits:
+    """What cuts a query's texts and splits its list: the reranker's options of the same names."""
+
+    max_query_length: int
+    max_doc_length: int
+    max_length: int
+    block_size: int
+    instruction: str | None = None
+
+
+def query_prompts(
+    tokenizer: Any, query: str, passages: list[str], limits: PromptLimits
+) -> tuple[list[str], list[list[int]], list[FittedText]]:
+    """``(prompts, blocks, fitted passages)`` for one query: each block's passage indices and its prompt, texts
+    cut and blocks planned by jina's rules (module docstring)."""
+    fitted_query = fit_text(tokenizer, query, limits.max_query_length)
+    docs = [fit_text(tokenizer, p, limits.max_doc_length) for p in passages]
+    blocks = plan_blocks(
+        [d.length for d in docs],
+        fitted_query.length,
+        max_length=limits.max_length,
+        block_size=limits.block_size,
+        max_doc_length=limits.max_doc_length,
+    )
+    prompts = [block_prompt(fitted_query.text, [docs[i].text for i in b], limits.instruction) for b in blocks]
+    return prompts, blocks, docs

@@ -1,8 +1,9 @@
-"""The jina-listwise family's manifest (see :mod:`perank.ranking.family`): the reranker ``jina-listwise``."""
+"""The jina-listwise family's manifest (see :mod:`perank.ranking.family`): the reranker ``jina-listwise`` and its
+training runner."""
 
 from __future__ import annotations
 
-from perank.ranking.family import Family, RerankerEntry
+from perank.ranking.family import Family, RerankerEntry, RunnerEntry
 
 FAMILY = Family(
     name="jina-listwise",
@@ -14,4 +15,5 @@ FAMILY = Family(
             tiny=lambda fx: {"model_path": str(fx.peers_dir / "jina-v3-tiny"), "block_size": 5, "device": "cpu"},
         ),
     ),
+    runners=(RunnerEntry("jina-listwise", "perank.families.jina_listwise.training.runner:JinaListwiseRunner"),),
 )

@@ -23,9 +23,9 @@ import torch
 from perank.backends.padding import pad_rows
 from perank.backends.resolve import local_snapshot
 from perank.backends.runtime import default_dtype, eval_mode, parse_dtype, resolve_device
-from perank.families.jina_listwise.blocks import FittedText, fit_text, plan_blocks
+from perank.families.jina_listwise.blocks import FittedText, PromptLimits, query_prompts
 from perank.families.jina_listwise.model import BlockOutput, load_jina_listwise, merge_blocks
-from perank.families.jina_listwise.prompts import block_prompt
+from perank.families.jina_listwise.trained import trained_settings
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker, length_sorted_batches
 from perank.types import InputError
@@ -33,6 +33,11 @@ from perank.types import InputError
 DEFAULT_MODEL = "jinaai/jina-reranker-v3"
 #: the published ``rerank``'s constants
 BLOCK_SIZE, MAX_DOC_LENGTH, MAX_QUERY_LENGTH = 125, 2048, 512
+
+
+def _pick(given: int | None, recorded: dict[str, int], key: str, default: int) -> Any:
+    """An option's value: as given, else as a trained folder recorded it, else ``default``."""
+    return given if given is not None else recorded.get(key, default)
 
 
 def _positive(option: str, value: Any) -> int:
@@ -49,8 +54,9 @@ class JinaListwiseReranker(PointwiseReranker):
     ``max_query_length`` (512), ``max_length`` (the context the blocks fill; default the tokenizer's
     ``model_max_length``, 131,072), ``instruction`` (an ``<instruct>`` block in every prompt; the published
     ``rerank`` gives none), ``batch_size`` (prompts per forward pass, 1 as published), ``device``, ``dtype``
-    (default bf16 on a GPU, float32 on CPU). Stats per query: ``llm_calls`` (blocks), ``tokens_processed`` (prompt
-    tokens), ``truncated_passages``.
+    (default bf16 on a GPU, float32 on CPU). A folder trained here (:mod:`.trained`) records the four length and
+    block options training used, which are then its defaults (an option given still wins). Stats per query:
+    ``llm_calls`` (blocks), ``tokens_processed`` (prompt tokens), ``truncated_passages``.
     """
 
     name = "jina-listwise"
@@ -59,18 +65,15 @@ class JinaListwiseReranker(PointwiseReranker):
     def __init__(
         self,
         model_path: str = DEFAULT_MODEL,
-        block_size: int = BLOCK_SIZE,
-        max_doc_length: int = MAX_DOC_LENGTH,
-        max_query_length: int = MAX_QUERY_LENGTH,
+        block_size: int | None = None,
+        max_doc_length: int | None = None,
+        max_query_length: int | None = None,
         max_length: int | None = None,
         instruction: str | None = None,
         batch_size: int = 1,
         device: str | None = None,
         dtype: str | None = None,
     ) -> None:
-        self.block_size = _positive("block_size", block_size)
-        self.max_doc_length = _positive("max_doc_length", max_doc_length)
-        self.max_query_length = _positive("max_query_length", max_query_length)
         self.batch_size = _positive("batch_size", batch_size)
         if instruction is not None and not isinstance(instruction, str):
             raise InputError(f"option instruction={instruction!r}: must be a text")
@@ -79,8 +82,17 @@ class JinaListwiseReranker(PointwiseReranker):
         self.device = resolve_device(device)
         self.dtype = parse_dtype(dtype) or default_dtype(self.device)
         folder = local_snapshot(model_path)
+        # an option given wins; else what a folder trained here recorded; else the published rerank's constants
+        recorded = trained_settings(folder)
+        self.block_size = _positive("block_size", _pick(block_size, recorded, "block_size", BLOCK_SIZE))
+        self.max_doc_length = _positive(
+            "max_doc_length", _pick(max_doc_length, recorded, "max_doc_length", MAX_DOC_LENGTH)
+        )
+        self.max_query_length = _positive(
+            "max_query_length", _pick(max_query_length, recorded, "max_query_length", MAX_QUERY_LENGTH)
+        )
         self.model, self.tokenizer = load_jina_listwise(folder, device=self.device, dtype=self.dtype)
-        context = max_length if max_length is not None else int(self.tokenizer.model_max_length)
+        context = _pick(max_length, recorded, "max_length", int(self.tokenizer.model_max_length))
         self.max_length = _positive("max_length", context)
 
     def describe(self) -> dict[str, Any]:
@@ -105,17 +117,10 @@ class JinaListwiseReranker(PointwiseReranker):
 
     def block_prompts(self, query: str, passages: list[str]) -> tuple[list[str], list[list[int]], list[FittedText]]:
         """``(prompts, blocks, fitted passages)`` for one query: each block's passage indices and its prompt."""
-        fitted_query = fit_text(self.tokenizer, query, self.max_query_length)
-        docs = [fit_text(self.tokenizer, p, self.max_doc_length) for p in passages]
-        blocks = plan_blocks(
-            [d.length for d in docs],
-            fitted_query.length,
-            max_length=self.max_length,
-            block_size=self.block_size,
-            max_doc_length=self.max_doc_length,
+        limits = PromptLimits(
+            self.max_query_length, self.max_doc_length, self.max_length, self.block_size, self.instruction
         )
-        prompts = [block_prompt(fitted_query.text, [docs[i].text for i in b], self.instruction) for b in blocks]
-        return prompts, blocks, docs
+        return query_prompts(self.tokenizer, query, passages, limits)
 
     def run_prompts(self, rows: list[list[int]]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per prompt (token ids): ``(query vector, passage vectors, in-block scores)``, on the CPU."""

@@ -4,9 +4,8 @@
   against every candidate of the batch, cosines divided by the temperature, cross-entropy towards the query's
   teacher-top candidate; the rest of its own list are hard negatives, the other lists' candidates in-batch ones.
 - RankNet (``rank_net``, ``modeling.py:71-117``, applied at ``:197-216``): the cosines of a list's candidates with
-  its pseudo-query, times the scale factor; for every pair the teacher orders (i above j), the logistic loss of
-  ``s_i - s_j`` against "i wins", i.e. ``softplus(-(s_i - s_j))``, averaged over all pairs of the batch (E2Rank
-  masks the pairs of a ``[batch, n * n]`` grid and takes one mean). E2Rank's unweighted variant (its default).
+  its pseudo-query, times the scale factor, over every pair the teacher orders
+  (:func:`perank.training.rank_losses.ranknet_loss`, shared with ``jina-listwise``).
 
 Lists may differ in length here (a query with fewer candidates than the window), so they travel as one flat
 tensor with their lengths rather than E2Rank's ``[batch, n]`` grid; the values are the same.
@@ -20,22 +19,17 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from perank.training.rank_losses import ranknet_loss
+
+#: RankNet is shared with ``jina-listwise`` (:mod:`perank.training.rank_losses`); kept importable here
+__all__ = ["contrastive_loss", "list_scores", "ranknet_loss"]
+
 
 def contrastive_loss(queries: Tensor, documents: Tensor, positives: Tensor, temperature: float) -> Tensor:
     """InfoNCE: ``queries [B, D]`` against all ``documents [N, D]``; ``positives[b]`` is the row of query b's
     positive in ``documents``."""
     logits = queries @ documents.transpose(0, 1) / temperature
     return F.cross_entropy(logits, positives)
-
-
-def ranknet_loss(scores: Tensor, positions: Tensor, lengths: Sequence[int], scale: float) -> Tensor:
-    """RankNet over lists laid end to end: ``scores`` and teacher ``positions`` (0 = the teacher's first) of each
-    list's candidates, ``lengths[i]`` candidates in list i; the mean over every teacher-ordered pair of the batch."""
-    diffs = []
-    for s, p in zip(scores.split(list(lengths)), positions.split(list(lengths)), strict=True):
-        above = p.unsqueeze(1) < p.unsqueeze(0)  # [i, j]: the teacher puts i above j
-        diffs.append((s.unsqueeze(1) - s.unsqueeze(0))[above])
-    return F.softplus(-scale * torch.cat(diffs)).mean()
 
 
 def list_scores(pseudo_queries: Tensor, documents: Tensor, lengths: Sequence[int]) -> Tensor:

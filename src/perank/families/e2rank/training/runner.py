@@ -92,12 +92,8 @@ class E2RankRunner(TrainingRunner):
 
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
         """Every row validated (file:line errors), held-out queries refused, slates drawn per item and epoch."""
-        from perank.families.e2rank.training.data import (
-            RankedListCollator,
-            RankedListDataset,
-            read_ranked_lists,
-            refuse_held_out,
-        )
+        from perank.families.e2rank.training.data import RankedListCollator
+        from perank.training.ranked_lists import RankedListDataset, read_ranked_lists, refuse_held_out
 
         data = args.data
         lists = read_ranked_lists(data.data_path)
