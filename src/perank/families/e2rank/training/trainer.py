@@ -1,6 +1,6 @@
 """The Trainer of ``--family e2rank``: E2Rank's two losses from one LoRA-wrapped embedder, adapter-folder saves.
 
-The model the Trainer holds is a peft ``PeftModel`` around the sentence-transformers embedder (only the adapters
+The model the Trainer holds is a peft LoRA wrapper around the sentence-transformers embedder (only the adapters
 train); it embeds a batch of tokenised texts as the embedder does (``model(features)["sentence_embedding"]``,
 L2-normalised as at inference). Every save (``output_dir`` and each ``checkpoint-*``) is the Trainer's own for a
 peft model, the adapter and its config naming the base, plus ``e2rank_config.json`` with the text settings: a
