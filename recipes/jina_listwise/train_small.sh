@@ -11,7 +11,7 @@
 # Resumable: every step is skipped when its output exists, and training resumes from the last checkpoint-* in
 # $OUT (MAX_STEPS stops after that many steps in total). Extra arguments go to src/train.py.
 #   PY (.venv/bin/python), WORK (work_train), OUT ($WORK/jina-listwise), DEST (checkpoints/jina-listwise-smollm2),
-#   ROWS (a ready rows file instead of $WORK/train_mix.jsonl: skips step 1), MAX_STEPS (default 45, ~40 min)
+#   ROWS (a ready rows file instead of $WORK/train_mix.jsonl: skips step 1), MAX_STEPS (default 400, ~36 min)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."  # the repository root, wherever this is started from
 export HF_HUB_OFFLINE=1
@@ -19,7 +19,7 @@ PY=${PY:-.venv/bin/python}
 W=${WORK:-work_train}
 OUT=${OUT:-$W/jina-listwise}
 DEST=${DEST:-checkpoints/jina-listwise-smollm2}
-TOTAL=${MAX_STEPS:-45}
+TOTAL=${MAX_STEPS:-400}
 mkdir -p "$W"
 
 # 1. teacher windows of 20 (~3,300 from ~3,000 queries: DL20 dense and qrels teachers, ArguAna, the mixed topics;
@@ -34,10 +34,10 @@ fi
 #    48 (~1,000 prompt tokens); 1 prompt a step; lr 2e-4 with 5% warmup, linear decay; a log line every 5 steps
 #    (trainer_state.json: both losses and step_seconds), a checkpoint every 15 steps (two kept) so an
 #    interrupted run resumes.
-#    Sized for a 2-core CPU: a 3-step smoke run (8 rows of the mix) took 54, 43 and 58 s a step while another
-#    job held ~1.5 of the 2 cores (the run got one core: ~50 CPU-seconds a step), peak RSS 3.8 GB (slates of 16
-#    at 96 tokens: 82, 64, 68 s, 5.7 GB). The default 45 steps (45 windows) fit ~40 min at that rate; an idle
-#    2-core CPU should take about half (not measured), so MAX_STEPS=90 for the same 40 min there.
+#    Sized for a 2-core CPU: on an idle one a step takes ~5.4 s (slates of 12 at 64 tokens, ~1,000 prompt tokens;
+#    the first 15 steps of the recipe's 400-step run), so the default 400 steps (400 windows, an eighth of the mix) take
+#    ~36 min. A 3-step smoke run while another job held ~1.5 of the 2 cores took 43-58 s a step (peak RSS 3.8 GB;
+#    slates of 16 at 96 tokens: 64-82 s, 5.7 GB).
 . recipes/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     /usr/bin/time -v $PY src/train.py --family jina-listwise \

@@ -137,14 +137,11 @@ def build_projector(weights: dict[str, Tensor], hidden: int, where: str) -> nn.S
 
 
 def load_jina_listwise(folder: Path, *, device: torch.device, dtype: torch.dtype) -> tuple[JinaListwiseModel, Any]:
-    """``(model in eval mode on device, tokenizer)`` of a checkpoint folder in jina-reranker-v3's layout, or in
-    the small layout of a model trained here (:mod:`perank.families.jina_listwise.trained`)."""
+    """``(model in eval mode on device, tokenizer)`` of a checkpoint folder in jina-reranker-v3's layout (the small
+    layout of a model trained here has its own loader, :func:`perank.families.jina_listwise.trained.load_trained`,
+    which builds on this module: the reranker picks one)."""
     from transformers import MODEL_MAPPING, AutoConfig
 
-    from perank.families.jina_listwise.trained import is_trained_folder, load_trained
-
-    if is_trained_folder(folder):
-        return load_trained(folder, device=device, dtype=dtype)
     where = str(folder)
     try:
         raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))

@@ -25,7 +25,7 @@ from perank.backends.resolve import local_snapshot
 from perank.backends.runtime import default_dtype, eval_mode, parse_dtype, resolve_device
 from perank.families.jina_listwise.blocks import FittedText, PromptLimits, query_prompts
 from perank.families.jina_listwise.model import BlockOutput, load_jina_listwise, merge_blocks
-from perank.families.jina_listwise.trained import trained_settings
+from perank.families.jina_listwise.trained import is_trained_folder, load_trained, trained_settings
 from perank.ranking.budgets import TextBudgets, TokenBudget
 from perank.ranking.pointwise import Pairs, PairScores, PointwiseReranker, length_sorted_batches
 from perank.types import InputError
@@ -91,7 +91,8 @@ class JinaListwiseReranker(PointwiseReranker):
         self.max_query_length = _positive(
             "max_query_length", _pick(max_query_length, recorded, "max_query_length", MAX_QUERY_LENGTH)
         )
-        self.model, self.tokenizer = load_jina_listwise(folder, device=self.device, dtype=self.dtype)
+        loader = load_trained if is_trained_folder(folder) else load_jina_listwise  # ours, or the published layout
+        self.model, self.tokenizer = loader(folder, device=self.device, dtype=self.dtype)
         context = _pick(max_length, recorded, "max_length", int(self.tokenizer.model_max_length))
         self.max_length = _positive("max_length", context)
 
