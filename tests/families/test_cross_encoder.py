@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from helpers.paths import PEERS, REPO
 from perank.cli.train import main as train_main
@@ -121,6 +122,15 @@ def test_group_loss() -> None:
     assert group_loss(logits, None, 1.0, 1.0) == pytest.approx(ce.item())
     assert group_loss(logits, logits.clone(), 1.0, 2.0) == pytest.approx(ce.item())  # same softmax: no KL
     assert group_loss(logits, -logits, 0.5, 1.0) > ce
+    # the teacher's own temperature: cosines a few tenths apart, sharpened at 0.05, are the teacher's ranking
+    cosines = torch.tensor([[0.3, 0.6, 0.5]])
+    sharp = torch.softmax(cosines / 0.05, dim=-1)
+    student = torch.tensor([[0.0, 2.0, 1.0]])
+    kl = F.kl_div(F.log_softmax(student, -1), sharp.log(), log_target=True, reduction="batchmean")
+    expected = F.cross_entropy(student, torch.zeros(1, dtype=torch.long)) + kl
+    assert group_loss(student, cosines, 1.0, 1.0, 0.05).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert group_loss(student, cosines, 1.0, 1.0, None) == group_loss(student, cosines, 1.0, 1.0)
+    assert group_loss(student, cosines, 1.0, 1.0, 0.05) != group_loss(student, cosines, 1.0, 1.0)
 
 
 def write_groups(path: Path, rows: list[dict]) -> Path:
@@ -145,7 +155,8 @@ def test_training_runner_saves_a_loadable_cross_encoder(tmp_path: Path, write_ti
     data = write_groups(tmp_path / "train.jsonl", [group(i, scores=True) for i in range(4)])
     out = tmp_path / "out"
     args = ["--model_name_or_path", str(encoder), "--data_path", str(data), "--output_dir", str(out)]
-    args += ["--distill_weight", "0.5", "--distill_temperature", "2", "--save_strategy", "steps", "--save_steps", "2"]
+    args += ["--distill_weight", "0.5", "--distill_temperature", "2", "--teacher_temperature", "0.05"]
+    args += ["--save_strategy", "steps", "--save_steps", "2"]
     assert train_main(COMMON + args) == 0
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
     for folder in (out, out / "checkpoint-2"):
@@ -165,6 +176,8 @@ def test_training_refuses_bad_data(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "has no teacher scores" in capsys.readouterr().err
     assert train_main(COMMON + base + ["--data_path", str(plain), "--group_size", "1"]) == 2
     assert "--group_size 1: must be at least 2" in capsys.readouterr().err
+    assert train_main(COMMON + base + ["--data_path", str(plain), "--teacher_temperature", "0"]) == 2
+    assert "--teacher_temperature 0.0: must be above 0" in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 

@@ -59,7 +59,8 @@ class GroupTrainer(Trainer):
     """A Trainer whose ``compute_loss`` is :func:`group_loss` over the groups of each batch.
 
     ``scorer`` gives one score per row; a batch's ``teacher_scores`` (when its collator adds them) are
-    distilled with ``distill_weight`` at ``temperature`` (0: the plain group cross-entropy).
+    distilled with ``distill_weight`` at ``temperature`` (the teacher's at ``teacher_temperature``, the same
+    when None; weight 0: the plain group cross-entropy).
     """
 
     # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
@@ -72,6 +73,7 @@ class GroupTrainer(Trainer):
         scorer: PairScorer,
         distill_weight: float = 0.0,
         temperature: float = 1.0,
+        teacher_temperature: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -79,6 +81,7 @@ class GroupTrainer(Trainer):
         self.scorer = scorer
         self.distill_weight = distill_weight
         self.temperature = temperature
+        self.teacher_temperature = teacher_temperature
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -86,7 +89,7 @@ class GroupTrainer(Trainer):
         teacher = inputs.pop("teacher_scores", None)
         scores, outputs = self.scorer(model, inputs)
         logits = scores.view(-1, self.group_size).float()
-        loss = group_loss(logits, teacher, self.distill_weight, self.temperature)
+        loss = group_loss(logits, teacher, self.distill_weight, self.temperature, self.teacher_temperature)
         if not return_outputs:
             return loss
         return loss, ({"scores": logits} if outputs is None else outputs)
@@ -140,9 +143,10 @@ class PairGroupRunner(TrainingRunner):
     def pair_scores(self, model: Any, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
         """One score per row of the batch, and the outputs to return with them (None: the grouped scores)."""
 
-    def distillation(self, args: RunArguments) -> tuple[float, float]:
-        """``(weight, temperature)`` of the KL to the teacher scores (default: off)."""
-        return 0.0, 1.0
+    def distillation(self, args: RunArguments) -> tuple[float, float, float | None]:
+        """``(weight, temperature, teacher temperature or None for the same)`` of the KL to the teacher scores
+        (default: off)."""
+        return 0.0, 1.0, None
 
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
         """Every group validated (file:line errors), sampled per item and epoch; tokenised by the collator."""
@@ -152,7 +156,7 @@ class PairGroupRunner(TrainingRunner):
         return dataset, self.build_collator(args)
 
     def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> GroupTrainer:
-        weight, temperature = self.distillation(args)
+        weight, temperature, teacher_temperature = self.distillation(args)
         return GroupTrainer(
             model=model,
             args=args.training,
@@ -163,4 +167,5 @@ class PairGroupRunner(TrainingRunner):
             scorer=self.pair_scores,
             distill_weight=weight,
             temperature=temperature,
+            teacher_temperature=teacher_temperature,
         )

@@ -3,9 +3,11 @@
 Each training example is a query group (:mod:`perank.training.pairs`): one positive and ``group_size - 1``
 negatives, every (query, passage) pair scored by the model's one-label head, and the loss is the group
 cross-entropy with the positive first (FlagEmbedding's ``AbsRerankerModel``). With ``--distill_weight w`` and
-teacher scores in the data, ``w * KL(softmax(teacher/T) || softmax(logits/T))`` over each group is added
-(``--distill_temperature T``; FlagEmbedding's own distillation is the soft cross-entropy at T=1, which has the
-same gradient). Pairs are tokenised as FlagEmbedding's training data does: query cut to
+teacher scores in the data, ``w * KL(softmax(teacher/T_t) || softmax(logits/T))`` over each group is added
+(``--distill_temperature T``, ``--teacher_temperature T_t``, which is T unless given; FlagEmbedding's own
+distillation is the soft cross-entropy at T = T_t = 1, which has the same gradient). Distilling a dense
+teacher's cosines wants ``T_t`` near the scale that encoder was trained at (0.05 for MiniLM), since at 1 their
+softmax over a group is nearly uniform. Pairs are tokenised as FlagEmbedding's training data does: query cut to
 ``query_max_len + passage_max_len//4``, passage to ``passage_max_len + query_max_len//2``, the pair to
 ``query_max_len + passage_max_len`` (:func:`perank.families.cross_encoder.inputs.encode_pairs`).
 
@@ -61,7 +63,10 @@ class TrainingArguments(PairGroupTrainingArguments):
     """Shared training flags plus the distillation term."""
 
     distill_weight: float = field(default=0.0, metadata={"help": "weight of the KL to the teacher scores (0: off)"})
-    distill_temperature: float = field(default=1.0, metadata={"help": "softmax temperature of teacher and model"})
+    distill_temperature: float = field(default=1.0, metadata={"help": "softmax temperature of the model's scores"})
+    teacher_temperature: float | None = field(
+        default=None, metadata={"help": "softmax temperature of the teacher scores (default: --distill_temperature)"}
+    )
 
 
 @dataclass
@@ -126,6 +131,8 @@ class CrossEncoderRunner(PairGroupRunner):
             raise InputError(f"--distill_weight {training.distill_weight}: must be at least 0")
         if training.distill_temperature <= 0:
             raise InputError(f"--distill_temperature {training.distill_temperature}: must be above 0")
+        if training.teacher_temperature is not None and training.teacher_temperature <= 0:
+            raise InputError(f"--teacher_temperature {training.teacher_temperature}: must be above 0")
 
     def load(self, args: RunArguments) -> tuple[Any, Any]:
         return load_for_training(args.model, args.training.seed)
@@ -152,5 +159,6 @@ class CrossEncoderRunner(PairGroupRunner):
         outputs = model(**inputs, return_dict=True)
         return outputs.logits, outputs
 
-    def distillation(self, args: RunArguments) -> tuple[float, float]:
-        return args.training.distill_weight, args.training.distill_temperature
+    def distillation(self, args: RunArguments) -> tuple[float, float, float | None]:
+        training = args.training
+        return training.distill_weight, training.distill_temperature, training.teacher_temperature
