@@ -19,13 +19,11 @@ OUT=${OUT:-$W/e2rank}
 DEST=${DEST:-checkpoints/e2rank-minilm}
 TOTAL=${MAX_STEPS:-280}
 mkdir -p "$W"
+. recipes/lib.sh  # last_step, rank_rows, copy_last_checkpoint
 
 # 1. teacher windows of 20 (~3,300 from ~3,000 queries: DL20 dense and qrels teachers, ArguAna, the mixed topics;
 #    see that script); the rows' PE-Rank messages are not read, only qid, query, ranking and extra_texts
-if [ -z "${ROWS:-}" ]; then
-    ROWS=$W/train_mix.jsonl
-    WORK="$W" PY="$PY" bash recipes/build_rank_mix.sh
-fi
+rank_rows
 
 # 2. fine-tune LoRA r16/alpha32 on every linear layer MiniLM reads (the runner's defaults), with E2Rank's loss
 #    settings (RankNet x2 at scale 10, InfoNCE at temperature 0.03: the runner's defaults, from its script).
@@ -37,7 +35,6 @@ fi
 #    Sized for a 2-core CPU: a 3-step smoke run took 10.5, 7.3 and 7.4 s a step on an idle 2-core CPU (36-42 s
 #    while another job held 1.5 cores), peak RSS 6.4 GB; the default 280 steps (1,120 windows, about a third of
 #    an epoch) take ~40 min idle (plus ~20 s of loading).
-. recipes/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     /usr/bin/time -v $PY src/train.py --family e2rank \
         --model_name_or_path all-minilm-l6-v2 \
@@ -57,11 +54,4 @@ fi
 # 3. the model folder from the last checkpoint (the final model): the adapter (its config names the base as
 #    `all-minilm-l6-v2`), the text settings and trainer_state.json (the loss curve and the step times), no
 #    optimizer state
-LAST="$OUT/checkpoint-$(last_step)"
-if [ ! -s "$DEST/adapter_model.safetensors" ] || [ "$LAST/adapter_model.safetensors" -nt "$DEST/adapter_model.safetensors" ]; then
-    mkdir -p "$DEST"
-    for f in adapter_config.json adapter_model.safetensors e2rank_config.json trainer_state.json; do
-        cp "$LAST/$f" "$DEST/$f"
-    done
-    echo "wrote $DEST from $LAST" >&2
-fi
+copy_last_checkpoint adapter_config.json adapter_model.safetensors e2rank_config.json trainer_state.json

@@ -21,13 +21,11 @@ OUT=${OUT:-$W/jina-listwise}
 DEST=${DEST:-checkpoints/jina-listwise-smollm2}
 TOTAL=${MAX_STEPS:-400}
 mkdir -p "$W"
+. recipes/lib.sh  # last_step, rank_rows, copy_last_checkpoint
 
 # 1. teacher windows of 20 (~3,300 from ~3,000 queries: DL20 dense and qrels teachers, ArguAna, the mixed topics;
 #    see that script); the rows' PE-Rank messages are not read, only qid, query, ranking and extra_texts
-if [ -z "${ROWS:-}" ]; then
-    ROWS=$W/train_mix.jsonl
-    WORK="$W" PY="$PY" bash recipes/build_rank_mix.sh
-fi
+rank_rows
 
 # 2. fine-tune: one prompt per window, written by the reranker's own prompt code: 12 of its 20 candidates (the
 #    teacher's top one and 11 drawn anew each epoch, in first-stage order), each cut to 64 tokens, the query to
@@ -38,7 +36,6 @@ fi
 #    the first 15 steps of the recipe's 400-step run), so the default 400 steps (400 windows, an eighth of the mix) take
 #    ~36 min. A 3-step smoke run while another job held ~1.5 of the 2 cores took 43-58 s a step (peak RSS 3.8 GB;
 #    slates of 16 at 96 tokens: 64-82 s, 5.7 GB).
-. recipes/lib.sh  # last_step
 if [ "$(last_step)" -lt "$TOTAL" ]; then
     /usr/bin/time -v $PY src/train.py --family jina-listwise \
         --model_name_or_path smollm2 \
@@ -56,12 +53,6 @@ fi
 
 # 3. the model folder from the last checkpoint (the final model): the small layout and trainer_state.json (the
 #    loss curve and the step times), without the checkpoint's optimizer state and resume tensors
-LAST="$OUT/checkpoint-$(last_step)"
-if [ ! -s "$DEST/adapter_model.safetensors" ] || [ "$LAST/adapter_model.safetensors" -nt "$DEST/adapter_model.safetensors" ]; then
-    mkdir -p "$DEST"
-    for f in adapter_config.json adapter_model.safetensors projector.safetensors marker_embeddings.safetensors \
-        jina_listwise_config.json tokenizer.json tokenizer_config.json chat_template.jinja trainer_state.json; do
-        if [ -e "$LAST/$f" ]; then cp "$LAST/$f" "$DEST/$f"; fi
-    done
-    echo "wrote $DEST from $LAST" >&2
-fi
+copy_last_checkpoint --present adapter_config.json adapter_model.safetensors projector.safetensors \
+    marker_embeddings.safetensors jina_listwise_config.json tokenizer.json tokenizer_config.json \
+    chat_template.jinja trainer_state.json

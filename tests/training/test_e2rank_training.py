@@ -248,20 +248,7 @@ def test_an_adapter_whose_base_is_gone_is_named(tmp_path: Path, encoder: Path, r
         build_reranker("e2rank", model_path=str(out), device="cpu")
 
 
-def test_the_recipe_command_parses_and_validates(tmp_path: Path, rank_row) -> None:
+def test_the_recipe_command_parses_and_validates(tmp_path: Path, rank_row, recipe_arguments) -> None:
     """``recipes/e2rank/train_small.sh``'s flags are the runner's (shell variables given plausible values)."""
-    import shlex
-
-    from helpers.paths import REPO
-
-    text = (REPO / "recipes" / "e2rank" / "train_small.sh").read_text(encoding="utf-8")
-    command = text.split("$PY src/train.py", 1)[1].split('"$@"', 1)[0].replace("\\\n", " ")
-    argv = shlex.split(command)
-    data = str(rows_file(tmp_path / "rows.jsonl", rank_row))
-    values = {"--data_path": data, "--max_steps": "5", "--output_dir": str(tmp_path / "out")}
-    argv = [values[argv[i - 1]] if "$" in a else a for i, a in enumerate(argv)]
-    assert argv[:2] == ["--family", "e2rank"]
-    runner = get_runner("e2rank")
-    args = runner.parse(argv[2:])
-    runner.validate(args)
+    args = recipe_arguments("e2rank", rows_file(tmp_path / "rows.jsonl", rank_row), tmp_path / "out")
     assert (args.data.prompt, args.data.k, args.data.slate_size) == ("query-first", 10, 8)

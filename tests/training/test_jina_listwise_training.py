@@ -261,20 +261,7 @@ def test_a_broken_trained_folder_is_named(tmp_path: Path) -> None:
         build_reranker("jina-listwise", model_path=str(folder), device="cpu")
 
 
-def test_the_recipe_command_parses_and_validates(tmp_path: Path, rank_row) -> None:
+def test_the_recipe_command_parses_and_validates(tmp_path: Path, rank_row, recipe_arguments) -> None:
     """``recipes/jina_listwise/train_small.sh``'s flags are the runner's (shell variables given plausible values)."""
-    import shlex
-
-    from helpers.paths import REPO
-
-    text = (REPO / "recipes" / "jina_listwise" / "train_small.sh").read_text(encoding="utf-8")
-    command = text.split("$PY src/train.py", 1)[1].split('"$@"', 1)[0].replace("\\\n", " ")
-    argv = shlex.split(command)
-    data = str(rows_file(tmp_path / "rows.jsonl", rank_row))
-    values = {"--data_path": data, "--max_steps": "5", "--output_dir": str(tmp_path / "out")}
-    argv = [values[argv[i - 1]] if "$" in a else a for i, a in enumerate(argv)]
-    assert argv[:2] == ["--family", "jina-listwise"]
-    runner = get_runner("jina-listwise")
-    args = runner.parse(argv[2:])
-    runner.validate(args)
+    args = recipe_arguments("jina-listwise", rows_file(tmp_path / "rows.jsonl", rank_row), tmp_path / "out")
     assert args.model.model_name_or_path == "smollm2" and args.data.slate_size == 12

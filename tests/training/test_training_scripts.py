@@ -4,6 +4,8 @@ checkpoint, ranking windows; and the recipes' shell helpers (``recipes/lib.sh``)
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -116,11 +118,58 @@ def test_build_rank_data_without_the_query_text(tmp_path: Path) -> None:
 
 
 def test_last_step_finds_the_highest_checkpoint(tmp_path: Path) -> None:
-    import subprocess
-
     for name in ("checkpoint-100", "checkpoint-1200", "checkpoint-300", "other-5000"):
         (tmp_path / name).mkdir()
     (tmp_path / "checkpoint-9000").write_text("a file, not a checkpoint")
     script = f". {RECIPES / 'lib.sh'}; OUT={tmp_path}; last_step; last_step {tmp_path / 'none'}"
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1200", "0"]
+
+
+def run_lib(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` run by bash with ``set -euo pipefail`` (as the recipes run) after sourcing ``recipes/lib.sh``."""
+    return subprocess.run(
+        ["bash", "-c", f"set -euo pipefail; . {RECIPES / 'lib.sh'}; {script}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_rank_rows_keeps_given_rows_or_builds_the_mix(tmp_path: Path) -> None:
+    """A given ROWS is kept and nothing is built; without one, ``recipes/build_rank_mix.sh`` (a stub here, run from
+    the current folder as the recipes run it from the root) builds ``$W/train_mix.jsonl`` with the recipe's WORK
+    and PY."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "build_rank_mix.sh").write_text('echo "built WORK=$WORK PY=$PY"\n')
+    given = run_lib("W=w; PY=py; ROWS=mine.jsonl; rank_rows; echo $ROWS", tmp_path)
+    assert given.returncode == 0 and given.stdout.split("\n")[:-1] == ["mine.jsonl"]
+    built = run_lib("W=w; PY=py; rank_rows; echo $ROWS", tmp_path)
+    assert built.returncode == 0 and built.stdout.split("\n")[:-1] == ["built WORK=w PY=py", "w/train_mix.jsonl"]
+
+
+def test_copy_last_checkpoint_copies_a_newer_adapter_and_names_what_is_missing(tmp_path: Path) -> None:
+    """The last checkpoint's files go to DEST when DEST has no adapter or an older one, not otherwise; a file the
+    checkpoint lacks stops the recipe unless ``--present`` skips it."""
+    out, dest = tmp_path / "out", tmp_path / "dest"
+    for step in (5, 10):
+        folder = out / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "adapter_model.safetensors").write_text(f"weights {step}")
+        (folder / "trainer_state.json").write_text(f"state {step}")
+    env = f"OUT={out}; DEST={dest}"
+    copy = run_lib(f"{env}; copy_last_checkpoint adapter_model.safetensors trainer_state.json", tmp_path)
+    assert copy.returncode == 0 and copy.stderr == f"wrote {dest} from {out}/checkpoint-10\n"
+    assert sorted(p.name for p in dest.iterdir()) == ["adapter_model.safetensors", "trainer_state.json"]
+    assert (dest / "trainer_state.json").read_text() == "state 10"
+    os.utime(dest / "adapter_model.safetensors", (2e9, 2e9))  # DEST's adapter is newer: nothing to copy
+    again = run_lib(f"{env}; copy_last_checkpoint adapter_model.safetensors trainer_state.json", tmp_path)
+    assert again.returncode == 0 and again.stderr == ""
+    os.utime(dest / "adapter_model.safetensors", (1e9, 1e9))  # older than the checkpoint's again
+    strict = run_lib(f"{env}; copy_last_checkpoint adapter_model.safetensors gone.json; echo after", tmp_path)
+    assert strict.returncode != 0 and "gone.json" in strict.stderr and "after" not in strict.stdout
+    present = run_lib(
+        f"{env}; copy_last_checkpoint --present gone.json adapter_model.safetensors; echo after", tmp_path
+    )
+    assert present.returncode == 0 and present.stdout == "after\n" and not (dest / "gone.json").exists()
+    assert (dest / "adapter_model.safetensors").read_text() == "weights 10"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from perank.families.e2rank.settings import DEFAULTS
-from perank.training.arguments import TrainingArguments as BaseTrainingArguments
+from perank.training.ranked_list_runner import RankedListDataArguments, RankedListTrainingArguments
 
 
 @dataclass
@@ -38,40 +38,29 @@ class ModelArguments:
     )
 
 
+#: what ``--slate_size`` means here (the shared flag, E2Rank's default)
+SLATE_HELP = (
+    "candidates per row the losses score: the teacher's top one and a random draw of the others, "
+    "redrawn each epoch (default: all, as E2Rank; the pseudo-query always shows the first k)"
+)
+
+
 @dataclass
-class DataArguments:
+class DataArguments(RankedListDataArguments):
     """The teacher lists and the texts built from them (the reranker's options)."""
 
-    data_path: str = field(default="", metadata={"help": "JSONL rows of perank build-rank-data (teacher rankings)"})
+    slate_size: int | None = field(default=None, metadata={"help": SLATE_HELP})
     k: int = field(default=DEFAULTS["k"], metadata={"help": "candidates in the pseudo-query (E2Rank: 20)"})
     prompt: str = field(default=DEFAULTS["prompt"], metadata={"help": "e2rank (query last) or query-first"})
     task: str = field(default=DEFAULTS["task"], metadata={"help": "the template set (web-search = dl19 = dl20)"})
     passage_words: int = field(default=DEFAULTS["passage_words"], metadata={"help": "words kept per passage"})
-    slate_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "candidates per row the losses score: the teacher's top one and a random draw of the others, "
-            "redrawn each epoch (default: all, as E2Rank; the pseudo-query always shows the first k)"
-        },
-    )
-    forbid_qrels: list[str] = field(
-        default_factory=list, metadata={"help": "refuse rows whose qid is judged in these qrels (DL19's always)"}
-    )
-    forbid_topics: list[str] = field(
-        default_factory=list, metadata={"help": "refuse rows whose query is one of these topics (DL19's always)"}
-    )
 
 
 @dataclass
-class TrainingArguments(BaseTrainingArguments):
+class TrainingArguments(RankedListTrainingArguments):
     """The shared TrainingArguments plus E2Rank's loss settings (module docstring)."""
 
     loss_embed_factor: float = field(default=1.0, metadata={"help": "weight of the InfoNCE of the plain query"})
     temperature: float = field(default=0.03, metadata={"help": "InfoNCE temperature on cosines"})
     loss_ranknet_factor: float = field(default=2.0, metadata={"help": "weight of RankNet on pseudo-query scores"})
     ranknet_scale_factor: float = field(default=10.0, metadata={"help": "cosines are multiplied by it for RankNet"})
-
-    def __post_init__(self) -> None:
-        # the batches carry three tokenised text sets and list structure that no forward signature names
-        self.remove_unused_columns = False
-        super().__post_init__()

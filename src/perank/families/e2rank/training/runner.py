@@ -1,4 +1,5 @@
-"""``--family e2rank``: E2Rank's training on the shared path (:class:`perank.training.runner.TrainingRunner`).
+"""``--family e2rank``: E2Rank's training on the shared path for ranked lists
+(:class:`perank.training.ranked_list_runner.RankedListRunner`).
 
 The embedder (the packaged all-MiniLM-L6-v2 by default, any sentence-transformers model otherwise) is loaded as
 the ``e2rank`` reranker loads it, wrapped in LoRA adapters, and trained on ``perank build-rank-data`` rows with
@@ -12,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from perank.training.runner import RunArguments, TrainingRunner
+from perank.training.ranked_list_runner import RankedListRunner, check_loss_settings, refuse_adapter_start
+from perank.training.runner import RunArguments
 from perank.types import InputError
 
 
@@ -26,7 +28,7 @@ def base_name(name: str) -> str:
     return str(Path(name).resolve())
 
 
-class E2RankRunner(TrainingRunner):
+class E2RankRunner(RankedListRunner):
     """LoRA on an embedder, E2Rank's InfoNCE + RankNet over teacher-ranked lists."""
 
     family = "e2rank"
@@ -38,31 +40,19 @@ class E2RankRunner(TrainingRunner):
         return ModelArguments, DataArguments, TrainingArguments
 
     def validate(self, args: RunArguments) -> None:
-        """Data to train on, text settings the reranker takes, usable losses and adapters (before any loading)."""
-        from perank.backends.lm_loading import is_adapter_folder
+        """The shared data checks, then text settings the reranker takes, usable losses and adapters (before any
+        loading)."""
         from perank.families.e2rank.texts import check_options
 
+        super().validate(args)
         model, data, training = args.model, args.data, args.training
-        if not data.data_path:
-            raise InputError("--data_path is required (rows of perank build-rank-data: recipes/build_rank_mix.sh)")
-        if not Path(data.data_path).is_file():
-            raise InputError(f"--data_path {data.data_path}: file not found")
         check_options(data.task, data.prompt, data.k, data.passage_words)
-        if data.slate_size is not None and data.slate_size < 2:
-            raise InputError(f"--slate_size {data.slate_size}: must be at least 2 (a pair to rank)")
         if model.max_length is not None and model.max_length < 2:
             raise InputError(f"--max_length {model.max_length}: must be at least 2 (the special tokens)")
         if model.lora_r < 1:
             raise InputError(f"--lora_r {model.lora_r}: must be at least 1")
-        if is_adapter_folder(model.model_name_or_path):
-            raise InputError(
-                f"--model_name_or_path {model.model_name_or_path}: an adapter folder; start from its base embedder"
-            )
-        factors = (training.loss_embed_factor, training.loss_ranknet_factor)
-        if min(factors) < 0 or max(factors) == 0:
-            raise InputError("--loss_embed_factor and --loss_ranknet_factor: at least 0 each, not both 0")
-        if not training.temperature > 0:
-            raise InputError(f"--temperature {training.temperature}: must be positive")
+        refuse_adapter_start(model.model_name_or_path, "embedder")
+        check_loss_settings(training, ("loss_embed_factor", "loss_ranknet_factor"))
         if not training.ranknet_scale_factor > 0:
             raise InputError(f"--ranknet_scale_factor {training.ranknet_scale_factor}: must be positive")
 
@@ -93,12 +83,9 @@ class E2RankRunner(TrainingRunner):
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
         """Every row validated (file:line errors), held-out queries refused, slates drawn per item and epoch."""
         from perank.families.e2rank.training.data import RankedListCollator
-        from perank.training.ranked_lists import RankedListDataset, read_ranked_lists, refuse_held_out
+        from perank.training.ranked_lists import RankedListDataset
 
-        data = args.data
-        lists = read_ranked_lists(data.data_path)
-        refuse_held_out(lists, data.data_path, data.forbid_qrels, data.forbid_topics)
-        dataset = RankedListDataset(lists, data.slate_size, seed=args.training.seed)
+        dataset = RankedListDataset(self.read_lists(args), args.data.slate_size, seed=args.training.seed)
         collator = RankedListCollator(self.embedder, self.texts, pseudo_queries=args.training.loss_ranknet_factor > 0)
         return dataset, collator
 

@@ -5,7 +5,8 @@ train); it embeds a batch of tokenised texts as the embedder does (``model(featu
 L2-normalised as at inference). Every save (``output_dir`` and each ``checkpoint-*``) is the Trainer's own for a
 peft model, the adapter and its config naming the base, plus ``e2rank_config.json`` with the text settings: a
 folder the ``e2rank`` reranker loads as ``model_path``, and one a resumed run reloads the adapter from.
-Each logged line carries the two losses apart and the mean step time (``trainer_state.json`` keeps them).
+Each logged line carries the two losses apart and the mean step time (``trainer_state.json`` keeps them), as
+the shared :class:`perank.training.ranked_list_runner.RankedListTrainer` writes them.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Any
 
 from torch import Tensor
 from torch.nn import functional as F
-from transformers import Trainer
 
 from perank.families.e2rank.settings import write_settings
 from perank.families.e2rank.training.losses import contrastive_loss, list_scores, ranknet_loss
-from perank.training.step_times import StepTimer
+from perank.training.ranked_list_runner import RankedListTrainer
 
 
 def embed(model: Any, features: dict[str, Tensor]) -> Tensor:
@@ -26,19 +26,15 @@ def embed(model: Any, features: dict[str, Tensor]) -> Tensor:
     return F.normalize(model(features)["sentence_embedding"].float(), dim=-1)
 
 
-class E2RankTrainer(Trainer):
+class E2RankTrainer(RankedListTrainer):
     """``loss = loss_embed_factor * InfoNCE + loss_ranknet_factor * RankNet`` (E2Rank's ``JointTrainingModel``)."""
 
-    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
-    loss_is_scaled_for_ga = False
+    loss_parts = ("loss_embed", "loss_ranknet")
 
     def __init__(self, *args: Any, settings: dict[str, Any], **kwargs: Any) -> None:
-        self.timer = StepTimer()
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.timer]
         super().__init__(*args, **kwargs)
         #: the text settings written beside every save (:mod:`perank.families.e2rank.settings`)
         self.settings = settings
-        self._parts: dict[str, list[float]] = {"loss_embed": [], "loss_ranknet": []}
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -52,26 +48,14 @@ class E2RankTrainer(Trainer):
             queries = embed(model, inputs["queries"])
             part = contrastive_loss(queries, documents, inputs["positives"], args.temperature)
             loss = loss + args.loss_embed_factor * part
-            self._parts["loss_embed"].append(float(part.detach()))
+            self.record("loss_embed", part)
         if args.loss_ranknet_factor > 0:
             scores = list_scores(embed(model, inputs["pseudo_queries"]), documents, lengths)
             part = ranknet_loss(scores, inputs["positions"], lengths, args.ranknet_scale_factor)
             loss = loss + args.loss_ranknet_factor * part
-            self._parts["loss_ranknet"].append(float(part.detach()))
+            self.record("loss_ranknet", part)
             outputs["scores"] = scores
         return (loss, outputs) if return_outputs else loss
-
-    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        """Add the two losses (means since the last line, unweighted) and the mean seconds per step."""
-        if "loss" in logs:
-            for name, values in self._parts.items():
-                if values:
-                    logs[name] = round(sum(values) / len(values), 4)
-                    values.clear()
-            seconds = self.timer.take()
-            if seconds is not None:
-                logs["step_seconds"] = round(seconds, 3)
-        super().log(logs, *args, **kwargs)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """The Trainer's adapter save, and the text settings beside it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from perank.training.arguments import LoraArguments
-from perank.training.arguments import TrainingArguments as BaseTrainingArguments
+from perank.training.ranked_list_runner import RankedListDataArguments, RankedListTrainingArguments
 
 
 @dataclass
@@ -30,37 +30,26 @@ class ModelArguments(LoraArguments):
     projection_dim: int = field(default=512, metadata={"help": "the projector's output size (published: 512)"})
 
 
+#: what ``--slate_size`` means here (the shared flag, also the saved block size)
+SLATE_HELP = (
+    "candidates per prompt: the teacher's top one and a random draw of the others, in first-stage "
+    "order, redrawn each epoch (default: the whole window); also the reranker's block_size for the save"
+)
+
+
 @dataclass
-class DataArguments:
+class DataArguments(RankedListDataArguments):
     """The teacher lists and the prompts built from them (the reranker's options)."""
 
-    data_path: str = field(default="", metadata={"help": "JSONL rows of perank build-rank-data (teacher rankings)"})
-    slate_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "candidates per prompt: the teacher's top one and a random draw of the others, in first-stage "
-            "order, redrawn each epoch (default: the whole window); also the reranker's block_size for the save"
-        },
-    )
+    slate_size: int | None = field(default=None, metadata={"help": SLATE_HELP})
     max_doc_length: int = field(default=128, metadata={"help": "tokens per candidate (the reranker's option)"})
     max_query_length: int = field(default=64, metadata={"help": "tokens of the query (the reranker's option)"})
-    forbid_qrels: list[str] = field(
-        default_factory=list, metadata={"help": "refuse rows whose qid is judged in these qrels (DL19's always)"}
-    )
-    forbid_topics: list[str] = field(
-        default_factory=list, metadata={"help": "refuse rows whose query is one of these topics (DL19's always)"}
-    )
 
 
 @dataclass
-class TrainingArguments(BaseTrainingArguments):
+class TrainingArguments(RankedListTrainingArguments):
     """The shared TrainingArguments plus the loss settings (:mod:`.losses`)."""
 
     temperature: float = field(default=0.05, metadata={"help": "cosines are divided by it for both losses"})
     loss_infonce_factor: float = field(default=1.0, metadata={"help": "weight of the in-list InfoNCE"})
     loss_ranknet_factor: float = field(default=1.0, metadata={"help": "weight of RankNet over teacher pairs"})
-
-    def __post_init__(self) -> None:
-        # the batches carry list structure (positions, lengths) that no forward signature names
-        self.remove_unused_columns = False
-        super().__post_init__()

@@ -1,5 +1,5 @@
-"""``--family jina-listwise``: jina-reranker-v3's listwise scorer trained on the shared path
-(:class:`perank.training.runner.TrainingRunner`).
+"""``--family jina-listwise``: jina-reranker-v3's listwise scorer trained on the shared path for
+ranked lists (:class:`perank.training.ranked_list_runner.RankedListRunner`).
 
 A causal LM (the packaged SmolLM2-135M by default) gets the two markers, LoRA adapters and a fresh projector
 (:mod:`.model`) and learns from ``perank build-rank-data`` rows, one prompt per list written by the reranker's
@@ -10,10 +10,10 @@ resumed run rebuilds the same fresh parts from ``--seed`` and the Trainer loads 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from perank.training.runner import RunArguments, TrainingRunner
+from perank.training.ranked_list_runner import RankedListRunner, check_loss_settings, refuse_adapter_start
+from perank.training.runner import RunArguments
 from perank.types import InputError
 
 
@@ -22,7 +22,7 @@ def _positive(flag: str, value: int | None) -> None:
         raise InputError(f"{flag} {value}: must be at least 1")
 
 
-class JinaListwiseRunner(TrainingRunner):
+class JinaListwiseRunner(RankedListRunner):
     """LoRA + markers + projector on a causal LM, in-list InfoNCE + RankNet over teacher-ranked lists."""
 
     family = "jina-listwise"
@@ -34,31 +34,17 @@ class JinaListwiseRunner(TrainingRunner):
         return ModelArguments, DataArguments, TrainingArguments
 
     def validate(self, args: RunArguments) -> None:
-        """Data to train on, usable lengths, slate, adapters and losses (before any loading)."""
-        from perank.backends.lm_loading import is_adapter_folder
-
+        """The shared data checks, then usable lengths, adapters and losses (before any loading)."""
+        super().validate(args)
         model, data, training = args.model, args.data, args.training
-        if not data.data_path:
-            raise InputError("--data_path is required (rows of perank build-rank-data: recipes/build_rank_mix.sh)")
-        if not Path(data.data_path).is_file():
-            raise InputError(f"--data_path {data.data_path}: file not found")
-        if data.slate_size is not None and data.slate_size < 2:
-            raise InputError(f"--slate_size {data.slate_size}: must be at least 2 (a pair to rank)")
         _positive("--max_doc_length", data.max_doc_length)
         _positive("--max_query_length", data.max_query_length)
         _positive("--projection_dim", model.projection_dim)
         _positive("--lora_r", model.lora_r)
         if not model.lora_enable:
             raise InputError("--lora_enable False: this runner trains LoRA adapters only (its save is an adapter)")
-        if is_adapter_folder(model.model_name_or_path):
-            raise InputError(
-                f"--model_name_or_path {model.model_name_or_path}: an adapter folder; start from its base model"
-            )
-        factors = (training.loss_infonce_factor, training.loss_ranknet_factor)
-        if min(factors) < 0 or max(factors) == 0:
-            raise InputError("--loss_infonce_factor and --loss_ranknet_factor: at least 0 each, not both 0")
-        if not training.temperature > 0:
-            raise InputError(f"--temperature {training.temperature}: must be positive")
+        refuse_adapter_start(model.model_name_or_path, "model")
+        check_loss_settings(training, ("loss_infonce_factor", "loss_ranknet_factor"))
 
     def build_model(self, args: RunArguments) -> Any:
         """The base with markers, LoRA (drawn from ``--seed``) and a fresh projector (:mod:`.model`)."""
@@ -71,11 +57,10 @@ class JinaListwiseRunner(TrainingRunner):
         """Every row validated (file:line errors), held-out queries refused, slates drawn per item and epoch."""
         from perank.families.jina_listwise.blocks import PromptLimits
         from perank.families.jina_listwise.training.data import PromptCollator
-        from perank.training.ranked_lists import RankedListDataset, read_ranked_lists, refuse_held_out
+        from perank.training.ranked_lists import RankedListDataset
 
         data = args.data
-        lists = read_ranked_lists(data.data_path)
-        refuse_held_out(lists, data.data_path, data.forbid_qrels, data.forbid_topics)
+        lists = self.read_lists(args)
         self.block_size = data.slate_size or max(len(item.window) for item in lists)
         self.limits = PromptLimits(data.max_query_length, data.max_doc_length, self.context(model), self.block_size)
         dataset = RankedListDataset(lists, data.slate_size, seed=args.training.seed)

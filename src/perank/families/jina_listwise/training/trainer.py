@@ -1,8 +1,9 @@
 """The Trainer of ``--family jina-listwise``: the in-list losses on the reranker's scores, small-layout saves.
 
-Only public Trainer methods are overridden (``compute_loss``, ``log``, ``save_model``), as PE-Rank's trainer
-does. Every save (``output_dir`` and each ``checkpoint-*``) is the small layout the ``jina-listwise`` reranker
-loads (:mod:`perank.families.jina_listwise.trained`: adapter, marker rows, projector, tokenizer, config);
+Only public Trainer methods are overridden (``compute_loss``, ``save_model``; ``log`` by the shared
+:class:`perank.training.ranked_list_runner.RankedListTrainer`), as PE-Rank's trainer does. Every save
+(``output_dir`` and each ``checkpoint-*``) is the small layout the ``jina-listwise`` reranker loads
+(:mod:`perank.families.jina_listwise.trained`: adapter, marker rows, projector, tokenizer, config);
 ``checkpoint-*`` folders also hold ``model.safetensors`` with the trainable tensors only (adapters, marker rows,
 projector: a few MB), which is what the Trainer reloads when a run resumes. Each logged line carries the two
 losses apart and the mean step time (``trainer_state.json`` keeps them).
@@ -14,31 +15,26 @@ import os
 from typing import Any
 
 import torch
-from transformers import Trainer
 
 from perank.families.jina_listwise.trained import save_layout
 from perank.families.jina_listwise.training.losses import jina_losses
 from perank.families.jina_listwise.training.model import JinaTrainingModel
+from perank.training.ranked_list_runner import RankedListTrainer
 from perank.training.saving import gathered_for_save
-from perank.training.step_times import StepTimer
 
 TRAINER_WEIGHTS = "model.safetensors"
 
 
-class JinaListwiseTrainer(Trainer):
+class JinaListwiseTrainer(RankedListTrainer):
     """``loss = loss_infonce_factor * in-list InfoNCE + loss_ranknet_factor * RankNet`` (:mod:`.losses`)."""
 
-    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
-    loss_is_scaled_for_ga = False
+    loss_parts = ("loss_infonce", "loss_ranknet")
 
     def __init__(self, *args: Any, tokenizer: Any, config: dict[str, Any], **kwargs: Any) -> None:
-        self.timer = StepTimer()
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.timer]
         super().__init__(*args, **kwargs)
         #: the tokenizer with the markers and the folder's config, written with every save
         self.marker_tokenizer = tokenizer
         self.layout_config = config
-        self._parts: dict[str, list[float]] = {"loss_infonce": [], "loss_ranknet": []}
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -53,20 +49,8 @@ class JinaListwiseTrainer(Trainer):
         for name, part in parts.items():
             if factors[name] > 0:
                 loss = loss + factors[name] * part
-                self._parts[name].append(float(part.detach()))
+                self.record(name, part)
         return (loss, {"scores": scores}) if return_outputs else loss
-
-    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        """Add the two losses (means since the last line, unweighted) and the mean seconds per step."""
-        if "loss" in logs:
-            for name, values in self._parts.items():
-                if values:
-                    logs[name] = round(sum(values) / len(values), 4)
-                    values.clear()
-            seconds = self.timer.take()
-            if seconds is not None:
-                logs["step_seconds"] = round(seconds, 3)
-        super().log(logs, *args, **kwargs)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """The small layout, and inside Trainer checkpoints the trainable tensors for resuming."""
