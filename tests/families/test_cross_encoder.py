@@ -158,7 +158,10 @@ def test_training_runner_saves_a_loadable_cross_encoder(tmp_path: Path, write_ti
     args += ["--distill_weight", "0.5", "--distill_temperature", "2", "--teacher_temperature", "0.05"]
     args += ["--save_strategy", "steps", "--save_steps", "2"]
     assert train_main(COMMON + args) == 0
-    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    logged = [line for line in state["log_history"] if "loss" in line]
+    assert logged and all(line["step_seconds"] > 0 for line in logged)  # the loss curve with its step times
     for folder in (out, out / "checkpoint-2"):
         ranker = CrossEncoderReranker(model_path=str(folder), device="cpu")
         assert ranker.model.config.architectures == ["BertForSequenceClassification"]

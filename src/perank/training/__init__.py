@@ -9,7 +9,9 @@
 - :mod:`.chat`: chat rendering with the loss on assistant turns only;
 - :mod:`.ranked_lists`, :mod:`.rank_losses`: teacher-ranked lists (rows, held-out refusal, slates) and the
   listwise losses on them, for the families that train on lists (``e2rank``, ``jina-listwise``);
-  :mod:`.ranked_list_runner`: their shared runner base (data flags and checks), training flags and Trainer log;
+  :mod:`.ranked_list_runner`: their shared runner base (data flags and checks) and training flags;
+- :mod:`.logged_trainer`: the Trainer base that logs each loss part and ``step_seconds`` (those runners and the
+  pair-group runners);
 - :mod:`.pair_group_runner`: the runner, data flags and group cross-entropy Trainer of the families that score
   query groups pair by pair (cross-encoder, llm-yes-no).
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from torch import Tensor
-from transformers import Trainer
 
 from perank.training.arguments import TrainingArguments
 from perank.training.group_loss import group_loss
+from perank.training.logged_trainer import LoggedTrainer
 from perank.training.pairs import PairGroup, PairGroupDataset, read_pair_groups
 from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
@@ -55,16 +55,13 @@ def group_pairs(features: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(f["query"], p) for f in features for p in f["passages"]]
 
 
-class GroupTrainer(Trainer):
+class GroupTrainer(LoggedTrainer):
     """A Trainer whose ``compute_loss`` is :func:`group_loss` over the groups of each batch.
 
     ``scorer`` gives one score per row; a batch's ``teacher_scores`` (when its collator adds them) are
     distilled with ``distill_weight`` at ``temperature`` (the teacher's at ``teacher_temperature``, the same
     when None; weight 0: the plain group cross-entropy).
     """
-
-    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
-    loss_is_scaled_for_ga = False
 
     def __init__(
         self,

@@ -2,9 +2,10 @@
 
 Both read ``perank build-rank-data`` rows as lists (:mod:`perank.training.ranked_lists`), score a slate of each
 list and train on a weighted sum of two listwise losses. The data flags, their checks, the reading of the lists,
-the training flags' column handling and the Trainer's log line are written once here, so the two families cannot
-drift apart in what ``--data_path``, ``--slate_size`` or a logged loss means. A family writes its model, its
-collator, its losses and its own checks (after :meth:`RankedListRunner.validate`, with the helpers below).
+and the training flags' column handling are written once here, so the two families cannot drift apart in what
+``--data_path`` or ``--slate_size`` means (their Trainers log through :class:`perank.training.logged_trainer.
+LoggedTrainer`). A family writes its model, its collator, its losses and its own checks (after
+:meth:`RankedListRunner.validate`, with the helpers below).
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-from torch import Tensor
-from transformers import Trainer
+from typing import Any
 
 from perank.training.arguments import TrainingArguments
 from perank.training.ranked_lists import RankedList, read_ranked_lists, refuse_held_out
 from perank.training.runner import RunArguments, TrainingRunner
-from perank.training.step_times import StepTimer
 from perank.types import InputError
 
 
@@ -92,40 +89,3 @@ class RankedListRunner(TrainingRunner):
         lists = read_ranked_lists(data.data_path)
         refuse_held_out(lists, data.data_path, data.forbid_qrels, data.forbid_topics)
         return lists
-
-
-class RankedListTrainer(Trainer):
-    """A Trainer whose loss is a weighted sum of named parts (``loss_parts``), each a per-batch mean.
-
-    A family's ``compute_loss`` passes each part it computed to :meth:`record`; every logged line then carries
-    each part's unweighted mean since the previous line and the mean seconds per step (``step_seconds``), which
-    ``trainer_state.json`` keeps.
-    """
-
-    #: the names of the loss parts, as they appear in the log
-    loss_parts: ClassVar[tuple[str, ...]] = ()
-
-    # the loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps
-    loss_is_scaled_for_ga = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.timer = StepTimer()
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.timer]
-        super().__init__(*args, **kwargs)
-        self._parts: dict[str, list[float]] = {name: [] for name in self.loss_parts}
-
-    def record(self, name: str, part: Tensor) -> None:
-        """Keep one batch's value of the loss part ``name`` for the next log line."""
-        self._parts[name].append(float(part.detach()))
-
-    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-        """Add the loss parts (means since the last line, unweighted) and the mean seconds per step."""
-        if "loss" in logs:
-            for name, values in self._parts.items():
-                if values:
-                    logs[name] = round(sum(values) / len(values), 4)
-                    values.clear()
-            seconds = self.timer.take()
-            if seconds is not None:
-                logs["step_seconds"] = round(seconds, 3)
-        super().log(logs, *args, **kwargs)

@@ -6,7 +6,7 @@ L2-normalised as at inference). Every save (``output_dir`` and each ``checkpoint
 peft model, the adapter and its config naming the base, plus ``e2rank_config.json`` with the text settings: a
 folder the ``e2rank`` reranker loads as ``model_path``, and one a resumed run reloads the adapter from.
 Each logged line carries the two losses apart and the mean step time (``trainer_state.json`` keeps them), as
-the shared :class:`perank.training.ranked_list_runner.RankedListTrainer` writes them.
+the shared :class:`perank.training.logged_trainer.LoggedTrainer` writes them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from perank.families.e2rank.settings import write_settings
 from perank.families.e2rank.training.losses import contrastive_loss, list_scores, ranknet_loss
-from perank.training.ranked_list_runner import RankedListTrainer
+from perank.training.logged_trainer import LoggedTrainer
 
 
 def embed(model: Any, features: dict[str, Tensor]) -> Tensor:
@@ -26,7 +26,7 @@ def embed(model: Any, features: dict[str, Tensor]) -> Tensor:
     return F.normalize(model(features)["sentence_embedding"].float(), dim=-1)
 
 
-class E2RankTrainer(RankedListTrainer):
+class E2RankTrainer(LoggedTrainer):
     """``loss = loss_embed_factor * InfoNCE + loss_ranknet_factor * RankNet`` (E2Rank's ``JointTrainingModel``)."""
 
     loss_parts = ("loss_embed", "loss_ranknet")

@@ -1,7 +1,7 @@
 """The Trainer of ``--family jina-listwise``: the in-list losses on the reranker's scores, small-layout saves.
 
 Only public Trainer methods are overridden (``compute_loss``, ``save_model``; ``log`` by the shared
-:class:`perank.training.ranked_list_runner.RankedListTrainer`), as PE-Rank's trainer does. Every save
+:class:`perank.training.logged_trainer.LoggedTrainer`), as PE-Rank's trainer does. Every save
 (``output_dir`` and each ``checkpoint-*``) is the small layout the ``jina-listwise`` reranker loads
 (:mod:`perank.families.jina_listwise.trained`: adapter, marker rows, projector, tokenizer, config);
 ``checkpoint-*`` folders also hold ``model.safetensors`` with the trainable tensors only (adapters, marker rows,
@@ -19,13 +19,13 @@ import torch
 from perank.families.jina_listwise.trained import save_layout
 from perank.families.jina_listwise.training.losses import jina_losses
 from perank.families.jina_listwise.training.model import JinaTrainingModel
-from perank.training.ranked_list_runner import RankedListTrainer
+from perank.training.logged_trainer import LoggedTrainer
 from perank.training.saving import gathered_for_save
 
 TRAINER_WEIGHTS = "model.safetensors"
 
 
-class JinaListwiseTrainer(RankedListTrainer):
+class JinaListwiseTrainer(LoggedTrainer):
     """``loss = loss_infonce_factor * in-list InfoNCE + loss_ranknet_factor * RankNet`` (:mod:`.losses`)."""
 
     loss_parts = ("loss_infonce", "loss_ranknet")

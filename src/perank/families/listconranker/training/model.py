@@ -16,19 +16,19 @@ log line carries the mean seconds per optimizer step since the previous one (``s
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 from perank.backends.embedding_cache import text_key
 from perank.families.listconranker.model import ListConRankerModel
 from perank.families.listconranker.training.losses import batch_circle_loss
 from perank.training.saving import gathered_for_save
+from perank.training.step_times import StepTimer
 from perank.types import InputError
 
 #: the file a Trainer checkpoint of a head-only folder holds the trainable tensors in, for ``resume_from_checkpoint``
@@ -149,30 +149,6 @@ class ListConRankerTrainingModel(nn.Module):
                 "score_neg": float(scores[~positive].mean()) if (~positive).any() else float("nan"),
             }
         return {"loss": loss}
-
-
-class StepTimer(TrainerCallback):
-    """Wall time of each optimizer step (forward, backward, optimizer), collected until :meth:`take`."""
-
-    def __init__(self) -> None:
-        self.started: float | None = None
-        self.durations: list[float] = []
-
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.started = time.perf_counter()
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.started is not None:
-            self.durations.append(time.perf_counter() - self.started)
-            self.started = None
-
-    def take(self) -> float | None:
-        """The mean of the steps timed since the last call (None when there were none)."""
-        if not self.durations:
-            return None
-        mean = sum(self.durations) / len(self.durations)
-        self.durations = []
-        return mean
 
 
 class ListConRankerTrainer(Trainer):
