@@ -60,11 +60,12 @@ def test_lora_training_lowers_the_loss_and_saves_a_loadable_adapter(tmp_path: Pa
 
 
 def test_full_training_saves_a_plain_model(tmp_path: Path) -> None:
-    row = {"query": QUERY, "pos": [POSITIVE], "neg": ["cats", "dogs"]}
+    # with teacher scores and the shared distillation flags (the KL to the teacher's sharpened list)
+    row = {"query": QUERY, "pos": [POSITIVE], "neg": ["cats", "dogs"], "pos_scores": [0.6], "neg_scores": [0.2, 0.3]}
     data = write_groups(tmp_path / "train.jsonl", [row, row])
     out = tmp_path / "full"
     args = ["--model_name_or_path", str(TINY), "--data_path", str(data), "--output_dir", str(out)]
-    args += ["--max_steps", "1", "--lora_enable", "False"]
+    args += ["--max_steps", "1", "--lora_enable", "False", "--distill_weight", "1", "--teacher_temperature", "0.05"]
     assert train_main(COMMON + args) == 0
     assert (out / "config.json").exists() and not (out / "adapter_config.json").exists()
     assert len(LLMYesNoReranker(model_path=str(out), device="cpu").compute_score([(QUERY, POSITIVE)])) == 1
@@ -81,3 +82,7 @@ def test_training_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtur
     data = write_groups(tmp_path / "ok.jsonl", [{"query": "q", "pos": ["p"], "neg": ["n"]}])
     assert train_main(COMMON + base + ["--data_path", str(data), "--group_size", "1"]) == 2
     assert "--group_size 1" in capsys.readouterr().err
+    assert train_main(COMMON + base + ["--data_path", str(data), "--distill_weight", "1"]) == 2
+    assert "has no teacher scores" in capsys.readouterr().err
+    assert train_main(COMMON + base + ["--data_path", str(data), "--distill_weight", "-1"]) == 2
+    assert "--distill_weight -1.0: must be at least 0" in capsys.readouterr().err

@@ -3,10 +3,11 @@
 Such a family reads FlagEmbedding's JSONL (:mod:`perank.training.pairs`), turns each batch of groups into
 ``group_size`` consecutive (query, passage) rows, scores every row with its model, and trains on the group
 cross-entropy with the positive first (:func:`perank.training.group_loss.group_loss`, FlagEmbedding's
-``AbsRerankerModel``), optionally plus a KL to teacher scores. Only the model, the way a row is tokenised and
-the way a row is scored differ, so a family writes only those (and any checks of its own) on
-:class:`PairGroupRunner`; the data flags, their validation, the dataset and the Trainer are written once here,
-so the families cannot drift apart in what a group, a budget or the loss means.
+``AbsRerankerModel``), optionally plus a KL to the rows' teacher scores (``--distill_weight``,
+``--distill_temperature``, ``--teacher_temperature``). Only the model, the way a row is tokenised and the way a
+row is scored differ, so a family writes only those (and any checks of its own) on :class:`PairGroupRunner`; the
+data and distillation flags, their validation, the dataset, the teacher scores of a batch and the Trainer are
+written once here, so the families cannot drift apart in what a group, a budget or the loss means.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from perank.training.arguments import TrainingArguments
@@ -41,12 +43,39 @@ class PairGroupDataArguments:
 
 @dataclass
 class PairGroupTrainingArguments(TrainingArguments):
-    """The shared training flags; the batch carries group rows (and teacher scores) the model's forward does
-    not name, so the Trainer must not drop "unused" columns."""
+    """The shared training flags and the distillation term; the batch carries group rows (and teacher scores)
+    the model's forward does not name, so the Trainer must not drop "unused" columns.
+
+    With ``--distill_weight w`` and teacher scores in the data, ``w * KL(softmax(teacher/T_t) ||
+    softmax(scores/T))`` over each group is added to the group cross-entropy (``--distill_temperature T``,
+    ``--teacher_temperature T_t``, which is T unless given; FlagEmbedding's own distillation is the soft
+    cross-entropy at T = T_t = 1, which has the same gradient). Distilling a dense teacher's cosines wants
+    ``T_t`` near the scale that encoder was trained at (0.05 for MiniLM): at 1 their softmax is nearly uniform.
+    """
+
+    distill_weight: float = field(default=0.0, metadata={"help": "weight of the KL to the teacher scores (0: off)"})
+    distill_temperature: float = field(default=1.0, metadata={"help": "softmax temperature of the model's scores"})
+    teacher_temperature: float | None = field(
+        default=None, metadata={"help": "softmax temperature of the teacher scores (default: --distill_temperature)"}
+    )
 
     def __post_init__(self) -> None:
         self.remove_unused_columns = False
         super().__post_init__()
+
+
+@dataclass
+class WithTeacherScores:
+    """A family's collator, plus the batch's ``teacher_scores`` (``[groups, group_size]``) when distilling."""
+
+    collator: Callable[[list[dict[str, Any]]], dict[str, Tensor]]
+    distilling: bool
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Tensor]:
+        batch = self.collator(features)
+        if self.distilling:
+            batch["teacher_scores"] = torch.tensor([f["teacher"] for f in features], dtype=torch.float32)
+        return batch
 
 
 def group_pairs(features: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -119,6 +148,13 @@ class PairGroupRunner(TrainingRunner):
             raise InputError(f"--group_size {data.group_size}: must be at least 2 (a positive and a negative)")
         if data.query_max_len < 1 or data.passage_max_len < 1:
             raise InputError("--query_max_len and --passage_max_len must be at least 1")
+        training = args.training
+        if training.distill_weight < 0:
+            raise InputError(f"--distill_weight {training.distill_weight}: must be at least 0")
+        if training.distill_temperature <= 0:
+            raise InputError(f"--distill_temperature {training.distill_temperature}: must be above 0")
+        if training.teacher_temperature is not None and training.teacher_temperature <= 0:
+            raise InputError(f"--teacher_temperature {training.teacher_temperature}: must be above 0")
 
     @abstractmethod
     def load(self, args: RunArguments) -> tuple[Any, Any]:
@@ -129,31 +165,32 @@ class PairGroupRunner(TrainingRunner):
         return model
 
     def check_groups(self, args: RunArguments, groups: list[PairGroup]) -> None:
-        """Refuse data the family cannot train on, once every row is read and before sampling (default: none)."""
-        return None
+        """Refuse data the family cannot train on, once every row is read and before sampling: teacher scores
+        are required when distilling (all rows have them or none, so the first one tells); a family may add
+        its own checks."""
+        if args.training.distill_weight > 0 and groups[0].pos_scores is None:
+            raise InputError(
+                f"--distill_weight {args.training.distill_weight}: {args.data.data_path} has no teacher scores "
+                "('pos_scores'/'neg_scores'); build it with a dense or run teacher, or drop --distill_weight"
+            )
 
     @abstractmethod
     def build_collator(self, args: RunArguments) -> Callable[[list[dict[str, Any]]], dict[str, Tensor]]:
-        """Items -> a padded batch of :func:`group_pairs` rows (plus ``teacher_scores`` when distilling)."""
+        """Items -> a padded batch of :func:`group_pairs` rows (the teacher scores are added here)."""
 
     @abstractmethod
     def pair_scores(self, model: Any, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
         """One score per row of the batch, and the outputs to return with them (None: the grouped scores)."""
-
-    def distillation(self, args: RunArguments) -> tuple[float, float, float | None]:
-        """``(weight, temperature, teacher temperature or None for the same)`` of the KL to the teacher scores
-        (default: off)."""
-        return 0.0, 1.0, None
 
     def build_dataset(self, args: RunArguments, model: Any) -> tuple[Any, Any]:
         """Every group validated (file:line errors), sampled per item and epoch; tokenised by the collator."""
         groups = read_pair_groups(args.data.data_path)
         self.check_groups(args, groups)
         dataset = PairGroupDataset(groups, args.data.group_size, seed=args.training.seed)
-        return dataset, self.build_collator(args)
+        return dataset, WithTeacherScores(self.build_collator(args), args.training.distill_weight > 0)
 
     def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> GroupTrainer:
-        weight, temperature, teacher_temperature = self.distillation(args)
+        training = args.training
         return GroupTrainer(
             model=model,
             args=args.training,
@@ -162,7 +199,7 @@ class PairGroupRunner(TrainingRunner):
             processing_class=self.tokenizer,
             group_size=args.data.group_size,
             scorer=self.pair_scores,
-            distill_weight=weight,
-            temperature=temperature,
-            teacher_temperature=teacher_temperature,
+            distill_weight=training.distill_weight,
+            temperature=training.distill_temperature,
+            teacher_temperature=training.teacher_temperature,
         )

@@ -2,14 +2,11 @@
 
 Each training example is a query group (:mod:`perank.training.pairs`): one positive and ``group_size - 1``
 negatives, every (query, passage) pair scored by the model's one-label head, and the loss is the group
-cross-entropy with the positive first (FlagEmbedding's ``AbsRerankerModel``). With ``--distill_weight w`` and
-teacher scores in the data, ``w * KL(softmax(teacher/T_t) || softmax(logits/T))`` over each group is added
-(``--distill_temperature T``, ``--teacher_temperature T_t``, which is T unless given; FlagEmbedding's own
-distillation is the soft cross-entropy at T = T_t = 1, which has the same gradient). Distilling a dense
-teacher's cosines wants ``T_t`` near the scale that encoder was trained at (0.05 for MiniLM), since at 1 their
-softmax over a group is nearly uniform. Pairs are tokenised as FlagEmbedding's training data does: query cut to
-``query_max_len + passage_max_len//4``, passage to ``passage_max_len + query_max_len//2``, the pair to
-``query_max_len + passage_max_len`` (:func:`perank.families.cross_encoder.inputs.encode_pairs`).
+cross-entropy with the positive first (FlagEmbedding's ``AbsRerankerModel``), plus the KL to the rows' teacher
+scores with ``--distill_weight`` (:class:`perank.training.pair_group_runner.PairGroupTrainingArguments`).
+Pairs are tokenised as FlagEmbedding's training data does: query cut to ``query_max_len + passage_max_len//4``,
+passage to ``passage_max_len + query_max_len//2``, the pair to ``query_max_len + passage_max_len``
+(:func:`perank.families.cross_encoder.inputs.encode_pairs`).
 
 The model trained is the ``AutoModelForSequenceClassification`` itself (a plain encoder such as the packaged
 ``all-minilm-l6-v2`` gets a fresh one-label head), and the loss lives in the Trainer's ``compute_loss``, so
@@ -34,7 +31,6 @@ from perank.training.pair_group_runner import (
     PairGroupTrainingArguments,
     group_pairs,
 )
-from perank.training.pairs import PairGroup
 from perank.training.runner import RunArguments
 from perank.types import InputError
 
@@ -60,33 +56,24 @@ class DataArguments(PairGroupDataArguments):
 
 @dataclass
 class TrainingArguments(PairGroupTrainingArguments):
-    """Shared training flags plus the distillation term."""
-
-    distill_weight: float = field(default=0.0, metadata={"help": "weight of the KL to the teacher scores (0: off)"})
-    distill_temperature: float = field(default=1.0, metadata={"help": "softmax temperature of the model's scores"})
-    teacher_temperature: float | None = field(
-        default=None, metadata={"help": "softmax temperature of the teacher scores (default: --distill_temperature)"}
-    )
+    """The shared training and distillation flags; a class of this module's own, so a checkpoint's pickled
+    ``training_args.bin`` names the family it came from."""
 
 
 @dataclass
 class GroupCollator:
-    """Query groups -> padded pairs (``group_size`` consecutive rows per group) and their teacher scores."""
+    """Query groups -> padded pairs (``group_size`` consecutive rows per group)."""
 
     tokenizer: Any
     template: PairTemplate
     query_max_len: int
     passage_max_len: int
-    with_teacher: bool
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Tensor]:
         q, p = self.query_max_len, self.passage_max_len
         encoded = encode_pairs(self.tokenizer, self.template, group_pairs(features), q + p // 4, p + q // 2, q + p)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        batch = pad_pairs(encoded, self.template, pad_id, self.tokenizer.padding_side)
-        if self.with_teacher:
-            batch["teacher_scores"] = torch.tensor([f["teacher"] for f in features], dtype=torch.float32)
-        return batch
+        return pad_pairs(encoded, self.template, pad_id, self.tokenizer.padding_side)
 
 
 def load_for_training(model_args: ModelArguments, seed: int) -> tuple[torch.nn.Module, Any]:
@@ -123,27 +110,8 @@ class CrossEncoderRunner(PairGroupRunner):
     arguments = (ModelArguments, DataArguments, TrainingArguments)
     data_source = "perank build-pair-data"
 
-    def validate(self, args: RunArguments) -> None:
-        """The shared checks, then the distillation settings."""
-        super().validate(args)
-        training = args.training
-        if training.distill_weight < 0:
-            raise InputError(f"--distill_weight {training.distill_weight}: must be at least 0")
-        if training.distill_temperature <= 0:
-            raise InputError(f"--distill_temperature {training.distill_temperature}: must be above 0")
-        if training.teacher_temperature is not None and training.teacher_temperature <= 0:
-            raise InputError(f"--teacher_temperature {training.teacher_temperature}: must be above 0")
-
     def load(self, args: RunArguments) -> tuple[Any, Any]:
         return load_for_training(args.model, args.training.seed)
-
-    def check_groups(self, args: RunArguments, groups: list[PairGroup]) -> None:
-        """Teacher scores are required when distilling (all rows have them or none: the first one tells)."""
-        if args.training.distill_weight > 0 and groups[0].pos_scores is None:
-            raise InputError(
-                f"--distill_weight {args.training.distill_weight}: {args.data.data_path} has no teacher scores "
-                "('pos_scores'/'neg_scores'); build it with a dense or run teacher, or drop --distill_weight"
-            )
 
     def build_collator(self, args: RunArguments) -> GroupCollator:
         return GroupCollator(
@@ -151,14 +119,9 @@ class CrossEncoderRunner(PairGroupRunner):
             PairTemplate.from_tokenizer(self.tokenizer),
             args.data.query_max_len,
             args.data.passage_max_len,
-            with_teacher=args.training.distill_weight > 0,
         )
 
     def pair_scores(self, model: Any, inputs: dict[str, Any]) -> tuple[Tensor, Any]:
         """The one-label head's logit of each pair (the model's outputs go back with them)."""
         outputs = model(**inputs, return_dict=True)
         return outputs.logits, outputs
-
-    def distillation(self, args: RunArguments) -> tuple[float, float, float | None]:
-        training = args.training
-        return training.distill_weight, training.distill_temperature, training.teacher_temperature
