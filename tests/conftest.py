@@ -39,8 +39,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), os.e
 torch.set_num_threads(int(os.environ.get("PERANK_TEST_THREADS", "1")))
 
 
-def save_tiny_llm(folder: Path, seed: int = 0) -> Path:
-    """Save a 2-layer random Llama with SmolLM2's tokenizer to ``folder``."""
+def save_tiny_llm(folder: Path, seed: int = 0, layers: int = 2) -> Path:
+    """Save a random Llama of ``layers`` layers (2 by default) with SmolLM2's tokenizer to ``folder``."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from perank.backends.resolve import resolve_model
@@ -50,7 +50,7 @@ def save_tiny_llm(folder: Path, seed: int = 0) -> Path:
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=8192,
@@ -110,7 +110,7 @@ def make_tiny_model(tiny_dirs: TinyDirs) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def write_tiny_llm() -> Callable[..., Path]:
-    """``write_tiny_llm(folder, seed=0)``: save a tiny random Llama with SmolLM2's tokenizer there."""
+    """``write_tiny_llm(folder, seed=0, layers=2)``: save a tiny random Llama with SmolLM2's tokenizer there."""
     return save_tiny_llm
 
 

@@ -9,6 +9,8 @@ The folder holds ``config.json`` (MiniCPM plus ``start_layer``, ``head_multi``, 
 ``lm_head.*`` keys, the tokenizer, and the checkpoint's own modeling code. By default the weights go into perank's
 own forward pass, :class:`~perank.backends.minicpm_layerwise.LayerwiseReranker` (strictly: a missing or extra key
 is named); ``trust_remote_code=True`` runs the checkpoint's code through ``AutoModelForCausalLM`` instead.
+
+The handle also serves layer heads trained here on another causal LM (:mod:`perank.backends.layer_heads`).
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ def is_layerwise_folder(folder: Path) -> bool:
 
 class LayerwiseLanguageModel(LocalLanguageModel):
     """A layerwise reranker and its tokenizer; ``model`` has ``config`` (``start_layer``, ``num_hidden_layers``)
-    and ``layer_scores(input_ids, attention_mask, cutoffs)`` giving ``[batch, seq]`` scores per cutoff."""
+    and ``layer_scores(input_ids, attention_mask, cutoffs)`` giving ``[batch, seq]`` scores per cutoff.
 
-    def __init__(self, model: nn.Module, tokenizer: Any, *, name: str, attention: str | None) -> None:
+    ``prompt`` is the instruction the heads were trained with when the folder records one (a model trained here,
+    :mod:`perank.backends.layer_heads`); None for the published checkpoints (FlagEmbedding's default prompt)."""
+
+    def __init__(
+        self, model: nn.Module, tokenizer: Any, *, name: str, attention: str | None, prompt: str | None = None
+    ) -> None:
         super().__init__(
             model, tokenizer, name=name, attention=attention, capabilities=frozenset({Capability.LAYER_SCORES})
         )
+        self.prompt = prompt
 
     def scored_layers(self) -> range:
         config = self.model.config

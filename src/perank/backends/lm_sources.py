@@ -6,6 +6,8 @@ backend for a checkpoint perank knows:
 - a PE-Rank checkpoint (any layout of :mod:`perank.backends.pe_rank_backbone`): its decoder LLM, as a causal LM;
 - a layerwise reranker (``config.json`` with ``start_layer``): :mod:`perank.backends.layerwise_lm`, whose only
   capability is ``layer_scores``;
+- layer heads trained here on a causal LM (``layer_heads_config.json`` beside a LoRA adapter):
+  :mod:`perank.backends.layer_heads`, the same ``layer_scores`` handle;
 - a LoRA adapter folder, or any other causal LM: :func:`perank.backends.lm_loading.load_causal_lm`.
 
 A hub id is left to transformers unless its ``config.json`` marks one of the first two, whose files are read one
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 
 from perank.backends.hf_lm import HFLanguageModel
+from perank.backends.layer_heads import is_layer_heads_folder, load_layer_heads
 from perank.backends.layerwise_lm import is_layerwise_folder, load_layerwise
 from perank.backends.lm import LanguageModel
 from perank.backends.lm_loading import load_causal_lm, looks_like_path
@@ -44,8 +47,9 @@ def load_language_model(
     """The model named by a packaged alias (``smollm2``), hub id or folder, on ``device`` (default: CUDA when
     there is one) in ``dtype`` (default: the device's), in eval mode; what the folder holds picks the backend (see
     the module docstring): a causal LM, a LoRA adapter (its base loaded and the adapter merged), a PE-Rank
-    checkpoint (its decoder LLM) or a layerwise reranker (the ``layer_scores`` backend). ``base`` replaces the base
-    model an adapter or checkpoint names. A model that cannot be found is an InputError naming it.
+    checkpoint (its decoder LLM) or a layerwise reranker, published or trained here (the ``layer_scores``
+    backend). ``base`` replaces the base model an adapter or checkpoint names. A model that cannot be found is
+    an InputError naming it.
 
     A function beside the interface, not a method of it: the interface (:mod:`perank.backends.lm`) knows no
     backend, and every backend imports the interface, so loading lives above both."""
@@ -80,6 +84,15 @@ def _load(
             except FileNotFoundError as exc:
                 raise InputError(str(exc)) from exc
             return HFLanguageModel(backbone.llm.to(device).eval(), backbone.tokenizer, name=name, attention=attention)
+        if is_layer_heads_folder(folder):
+            return load_layer_heads(
+                folder,
+                name=name,
+                device=device,
+                dtype=dtype or default_dtype(device),
+                base=base,
+                trust_remote_code=trust_remote_code,
+            )
         if is_layerwise_folder(folder):
             return load_layerwise(
                 folder,

@@ -13,7 +13,9 @@
 - :mod:`.logged_trainer`: the Trainer base that logs each loss part and ``step_seconds`` (those runners and the
   pair-group runners);
 - :mod:`.pair_group_runner`: the runner, data flags and group cross-entropy Trainer of the families that score
-  query groups pair by pair (cross-encoder, llm-yes-no).
+  query groups pair by pair (cross-encoder, llm-yes-no, llm-layerwise); :mod:`.group_loss`: that loss, and its
+  form over several heads per pair (llm-layerwise); :mod:`.llm_pairs`: what the two LLM ones share (LM and LoRA
+  flags, the LM's loading, the decoder-pair collator).
 
 Nothing is imported here, so that ``perank.training.runner`` stays cheap to import.
 """

@@ -1,4 +1,5 @@
-"""What every runner that trains a pointwise scorer on query groups shares (``cross-encoder``, ``llm-yes-no``).
+"""What every runner that trains a pointwise scorer on query groups shares (``cross-encoder``, ``llm-yes-no``,
+``llm-layerwise``).
 
 Such a family reads FlagEmbedding's JSONL (:mod:`perank.training.pairs`), turns each batch of groups into
 ``group_size`` consecutive (query, passage) rows, scores every row with its model, and trains on the group
@@ -8,6 +9,11 @@ cross-entropy with the positive first (:func:`perank.training.group_loss.group_l
 row is scored differ, so a family writes only those (and any checks of its own) on :class:`PairGroupRunner`; the
 data and distillation flags, their validation, the dataset, the teacher scores of a batch and the Trainer are
 written once here, so the families cannot drift apart in what a group, a budget or the loss means.
+
+A family whose model gives several scores per row (``llm-layerwise``: one per layer head) returns them as
+``[rows, heads]``, the last head last; the loss is then :func:`perank.training.group_loss.layered_group_loss`
+(every head trained, FlagEmbedding's layerwise loss). A family that saves its own layout names its Trainer
+subclass (:attr:`PairGroupRunner.trainer_class`, :meth:`PairGroupRunner.trainer_options`).
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import torch
 from torch import Tensor
 
 from perank.training.arguments import TrainingArguments
-from perank.training.group_loss import group_loss
+from perank.training.group_loss import group_loss, layered_group_loss
 from perank.training.logged_trainer import LoggedTrainer
 from perank.training.pairs import PairGroup, PairGroupDataset, read_pair_groups
 from perank.training.runner import RunArguments, TrainingRunner
 from perank.types import InputError
 
-#: ``(model, batch) -> (one score per row, what compute_loss(return_outputs=True) returns; None: the scores)``
+#: ``(model, batch) -> (scores, what compute_loss(return_outputs=True) returns; None: the grouped scores)``; the
+#: scores are one per row (``[rows]`` or ``[rows, 1]``) or one per row and head (``[rows, heads]``, the last head last)
 PairScorer = Callable[[Any, dict[str, Any]], tuple[Tensor, Any]]
 
 
@@ -89,8 +96,12 @@ class GroupTrainer(LoggedTrainer):
 
     ``scorer`` gives one score per row; a batch's ``teacher_scores`` (when its collator adds them) are
     distilled with ``distill_weight`` at ``temperature`` (the teacher's at ``teacher_temperature``, the same
-    when None; weight 0: the plain group cross-entropy).
+    when None; weight 0: the plain group cross-entropy). A scorer that gives several heads' scores per row
+    (``[rows, heads]``) trains on :func:`layered_group_loss`, whose parts (the last head's loss, the heads'
+    self-distillation) are logged beside the loss.
     """
+
+    loss_parts = ("loss_last", "loss_self_distill")
 
     def __init__(
         self,
@@ -114,8 +125,16 @@ class GroupTrainer(LoggedTrainer):
     ) -> Any:
         teacher = inputs.pop("teacher_scores", None)
         scores, outputs = self.scorer(model, inputs)
-        logits = scores.view(-1, self.group_size).float()
-        loss = group_loss(logits, teacher, self.distill_weight, self.temperature, self.teacher_temperature)
+        if scores.dim() == 2 and scores.shape[1] > 1:  # several heads per row
+            logits = scores.view(-1, self.group_size, scores.shape[1]).float()
+            loss, parts = layered_group_loss(
+                logits, teacher, self.distill_weight, self.temperature, self.teacher_temperature
+            )
+            for name, part in parts.items():
+                self.record(name, part)
+        else:
+            logits = scores.view(-1, self.group_size).float()
+            loss = group_loss(logits, teacher, self.distill_weight, self.temperature, self.teacher_temperature)
         if not return_outputs:
             return loss
         return loss, ({"scores": logits} if outputs is None else outputs)
@@ -132,6 +151,9 @@ class PairGroupRunner(TrainingRunner):
 
     #: where the ``--data_path is required`` message says such a file comes from
     data_source: ClassVar[str] = "perank build-pair-data"
+
+    #: the Trainer built (a family that saves its own layout names its subclass of :class:`GroupTrainer`)
+    trainer_class: ClassVar[type[GroupTrainer]] = GroupTrainer
 
     #: the model's tokenizer, kept from ``load`` (the collator tokenises with it, every save writes it)
     tokenizer: Any
@@ -189,9 +211,13 @@ class PairGroupRunner(TrainingRunner):
         dataset = PairGroupDataset(groups, args.data.group_size, seed=args.training.seed)
         return dataset, WithTeacherScores(self.build_collator(args), args.training.distill_weight > 0)
 
+    def trainer_options(self, args: RunArguments) -> dict[str, Any]:
+        """Keyword arguments of the family's :attr:`trainer_class` beyond :class:`GroupTrainer`'s (default: none)."""
+        return {}
+
     def build_trainer(self, args: RunArguments, model: Any, dataset: Any, collator: Any) -> GroupTrainer:
         training = args.training
-        return GroupTrainer(
+        return self.trainer_class(
             model=model,
             args=args.training,
             train_dataset=dataset,
@@ -202,4 +228,5 @@ class PairGroupRunner(TrainingRunner):
             distill_weight=training.distill_weight,
             temperature=training.distill_temperature,
             teacher_temperature=training.teacher_temperature,
+            **self.trainer_options(args),
         )

@@ -1,9 +1,9 @@
 """The layerwise LLM family's manifest (see :mod:`perank.ranking.family`): ``llm-layerwise`` (alias
-``bge-reranker-minicpm-layerwise``)."""
+``bge-reranker-minicpm-layerwise``) and its training runner (LoRA and a head per layer on a causal LM)."""
 
 from __future__ import annotations
 
-from perank.ranking.family import Family, RerankerEntry
+from perank.ranking.family import Family, RerankerEntry, RunnerEntry
 
 FAMILY = Family(
     name="llm-layerwise",
@@ -15,4 +15,5 @@ FAMILY = Family(
             tiny=lambda fx: {"model_path": str(fx.peers_dir / "minicpm-layerwise-tiny")},
         ),
     ),
+    runners=(RunnerEntry("llm-layerwise", "perank.families.llm_layerwise.training:LLMLayerwiseRunner"),),
 )

@@ -5,7 +5,9 @@ bge-reranker-v2-minicpm-layerwise scores a pair from the hidden state after a ch
 token (FlagEmbedding's ``LayerWiseFlagLLMReranker``; the vocabulary's 'Yes' logit is not used). Fewer layers
 are faster and somewhat worse. Inputs are the yes/no family's (:mod:`perank.ranking.decoder_pair_inputs`). The model
 is read through the language-model handle's ``layer_scores`` (:mod:`perank.backends.layerwise_lm`, perank's own
-MiniCPM forward); a handle without it (a plain causal LM) is refused by name.
+MiniCPM forward); a handle without it (a plain causal LM) is refused by name. A model trained here
+(``src/train.py --family llm-layerwise``: LoRA and one head per layer on a causal LM, :mod:`.training`) loads the
+same way from its folder (:mod:`perank.backends.layer_heads`), and the prompt it was trained with is the default.
 
 Ranking uses one cutoff (``cutoff_layer``, default the last layer). ``compute_score(pairs, cutoff_layers=[...])``
 runs the forward pass once, up to the largest cutoff, and returns one list per layer (a flat list for one), as
@@ -25,6 +27,7 @@ from typing import Any
 
 import torch
 
+from perank.backends.layerwise_lm import LayerwiseLanguageModel
 from perank.backends.lm import Capability, LanguageModel
 from perank.backends.lm_sources import load_language_model
 from perank.backends.runtime import parse_dtype, resolve_device
@@ -75,6 +78,8 @@ class LLMLayerwiseReranker(DecoderPairScorer):
         if cutoff_layer is not None and not self.start_layer <= cutoff_layer <= self.num_layers:
             raise InputError(f"cutoff_layer {cutoff_layer}: must be between {self.start_layer} and {self.num_layers}")
         self.cutoff_layer = int(cutoff_layer) if cutoff_layer is not None else self.num_layers
+        if prompt is None and isinstance(lm, LayerwiseLanguageModel):
+            prompt = lm.prompt  # the prompt a model trained here was trained with (None: FlagEmbedding's)
         self.setup_inputs(
             batch_size=batch_size,
             max_length=max_length,
