@@ -1,7 +1,8 @@
 """Per-query accounting of a run: the numeric stats each reranker reports, with totals, means and medians.
 
 Written beside every run (the metrics JSON's ``accounting``), so cost compares across families: LLM calls,
-prompt and generated tokens, latency, truncations and parser repairs.
+prompt and generated tokens, latency, truncations and parser repairs; and, for the sliding-window families, how
+many windows the model returned in their input order (:func:`window_counts`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import statistics
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from perank.ranking.budgets import TokenBudget
@@ -70,6 +72,42 @@ def peak_memory_mb() -> dict[str, float]:
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         out["cuda"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """How a window reranker's windows came back, over some queries: ``unchanged`` of ``windows`` in their input
+    order, ``unparsed`` of them because the answer could not be read (None when the family parses no text)."""
+
+    windows: int
+    unchanged: int
+    unparsed: int | None = None
+
+    @property
+    def unchanged_share(self) -> float:
+        return self.unchanged / self.windows if self.windows else 0.0
+
+    def note(self) -> str:
+        """``windows unchanged: 9 of 9 (100%)``, with ``, 2 of them unparsed`` when answers were not read."""
+        text = f"windows unchanged: {self.unchanged} of {self.windows} ({100 * self.unchanged_share:.0f}%)"
+        if self.unparsed:
+            text += f", {self.unparsed} of them unparsed"
+        return text
+
+
+def window_counts(per_query: Mapping[str, Mapping[str, Any]]) -> WindowCounts | None:
+    """The windows returned unchanged (``windows_unchanged``, :meth:`perank.ranking.sliding_window.QueryState.place`)
+    and unparsed (``parse_fallbacks``) over the queries that count both them and their ``windows``; None when no
+    query does (a family without windows, or a run recorded before the count existed)."""
+    counted = [s for s in per_query.values() if _is_number(s.get("windows")) and _is_number(s.get("windows_unchanged"))]
+    if not counted:
+        return None
+    fallbacks = [s["parse_fallbacks"] for s in counted if _is_number(s.get("parse_fallbacks"))]
+    return WindowCounts(
+        windows=int(sum(s["windows"] for s in counted)),
+        unchanged=int(sum(s["windows_unchanged"] for s in counted)),
+        unparsed=int(sum(fallbacks)) if len(fallbacks) == len(counted) else None,
+    )
 
 
 def cut_queries_note(accounting: dict[str, Any], budget: TokenBudget | None) -> str | None:

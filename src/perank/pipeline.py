@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perank.accounting import cut_queries_note, peak_memory_mb, summarize_stats
+from perank.accounting import cut_queries_note, peak_memory_mb, summarize_stats, window_counts
 from perank.datasets import find_qrels, get_dataset
 from perank.distributed import (
     SINGLE,
@@ -342,6 +342,9 @@ def run_pipeline(
                 f"median per query: {med['latency_s']:.3f} s, {med['tokens_processed']:.0f} tokens processed, "
                 f"{med['tokens_generated']:.0f} generated"
             )
+            windows = window_counts(accounting["per_query"])
+            if windows is not None:
+                print(windows.note())
     return run_path, metrics
 
 

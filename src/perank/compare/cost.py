@@ -1,7 +1,8 @@
 """What a system costs per query, read from the accounting its run already recorded (the metrics JSON's
 ``accounting``, :mod:`perank.accounting`): median and p95 seconds, prompt and generated tokens, LLM calls, peak
-memory. Every field is ``None`` (a ``-`` in the tables) where the run recorded nothing: a TREC file from elsewhere
-has a quality but no known cost, and an unknown cost must not read as a free one.
+memory, and for a sliding-window family the share of its windows returned in their input order. Every field is
+``None`` (a ``-`` in the tables) where the run recorded nothing: a TREC file from elsewhere has a quality but no
+known cost, and an unknown cost must not read as a free one.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from typing import Any
 
 import numpy as np
 
+from perank.accounting import window_counts
+
 
 @dataclass(frozen=True)
 class Cost:
     """Per query over the compared queries: ``median_s``/``p95_s`` of ``latency_s``; means of ``tokens_processed``
     (``prompt_tokens``: the model's input, encoder tokens for encoders), ``tokens_generated`` and ``llm_calls``
-    (a listwise family's ``windows``, one prompt each); ``peak_rss_mb``/``peak_cuda_mb`` of the process that
-    wrote the run."""
+    (a listwise family's ``windows``, one prompt each); ``windows_unchanged``: the share (0-1) of those windows
+    the model gave back in their input order (:func:`perank.accounting.window_counts`); ``peak_rss_mb``/
+    ``peak_cuda_mb`` of the process that wrote the run."""
 
     median_s: float | None = None
     p95_s: float | None = None
     prompt_tokens: float | None = None
     generated_tokens: float | None = None
     llm_calls: float | None = None
+    windows_unchanged: float | None = None
     peak_rss_mb: float | None = None
     peak_cuda_mb: float | None = None
 
@@ -62,12 +67,14 @@ def cost_of(accounting: Mapping[str, Any] | None, qids: Collection[str]) -> Cost
         recorded = medians.get("latency_s")
         median_s, p95_s = (float(recorded) if isinstance(recorded, int | float) else None), None
     calls = mean("llm_calls")
+    windows = window_counts(per_query)
     return Cost(
         median_s=median_s,
         p95_s=p95_s,
         prompt_tokens=mean("tokens_processed"),
         generated_tokens=mean("tokens_generated"),
         llm_calls=calls if calls is not None else mean("windows"),
+        windows_unchanged=windows.unchanged_share if windows is not None and windows.windows else None,
         peak_rss_mb=float(peak["rss"]) if isinstance(peak.get("rss"), int | float) else None,
         peak_cuda_mb=float(peak["cuda"]) if isinstance(peak.get("cuda"), int | float) else None,
     )

@@ -33,6 +33,15 @@ def fmt_count(x: float | None, decimals: int = 0) -> str:
     return NONE if x is None else f"{x:,.{decimals}f}"
 
 
+def fmt_calls(cost: Cost) -> str:
+    """LLM calls per query, with the share of a window reranker's windows it returned unchanged: ``9.0 (100%
+    unchanged)``."""
+    calls = fmt_count(cost.llm_calls, 1)
+    if cost.windows_unchanged is None or cost.llm_calls is None:
+        return calls
+    return f"{calls} ({100 * cost.windows_unchanged:.0f}% unchanged)"
+
+
 def fmt_memory(cost: Cost) -> str:
     if cost.peak_rss_mb is None:
         return NONE
@@ -58,7 +67,7 @@ def main_table(c: Comparison) -> Table:
         cells += _against_baseline(c, row)
         cost = row.cost
         cells += [fmt_seconds(cost.median_s), fmt_seconds(cost.p95_s), fmt_count(cost.prompt_tokens)]
-        cells += [fmt_count(cost.generated_tokens), fmt_count(cost.llm_calls, 1), fmt_memory(cost)]
+        cells += [fmt_count(cost.generated_tokens), fmt_calls(cost), fmt_memory(cost)]
         rows.append(cells)
     return header, rows
 
@@ -121,7 +130,8 @@ def legend(c: Comparison) -> list[str]:
         f"W/T/L: queries where {c.headline.label} is higher / equal (|Δ| < 1e-9) / lower than the baseline's; "
         f"the interval is the t interval of the mean Δ, uncorrected.",
         "Cost per query from each run's accounting (- : not recorded); prompt tokens are encoder tokens for "
-        "encoders; LLM calls count a listwise family's windows; peak MB is the writing process's peak RSS.",
+        "encoders; LLM calls count a listwise family's windows, with the share it returned in their input order "
+        "(unchanged: a model that copies its input); peak MB is the writing process's peak RSS.",
     ]
     return lines + list(c.notes)
 

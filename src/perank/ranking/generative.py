@@ -6,7 +6,9 @@ answer is read; the rest is here once: the k-th window of every query goes into 
 each answer is parsed into a permutation with :func:`perank.ranking.parsing.parse_permutation` and placed,
 and the parser's repairs are counted per query. An answer with no usable identifier at all leaves the window in
 its input order and is counted as a ``parse_fallbacks`` (a model that writes prose instead of a ranking should
-show up in the statistics, not crash the run). Text generation gives no probabilities: scores are ``N - r``.
+show up in the statistics, not crash the run); such a window is also one of the ``windows_unchanged`` that every
+window reranker counts (:meth:`perank.ranking.sliding_window.QueryState.place`), with the parsed answers that merely
+repeat their input order. Text generation gives no probabilities: scores are ``N - r``.
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class QueryState:
                 "tokens_generated": 0,
                 "truncated_passages": 0,
                 "windows": 0,
+                "windows_unchanged": 0,
             },
         )
 
@@ -106,13 +107,19 @@ class QueryState:
         return self.order[start:end]
 
     def place(self, k: int, ranked: list[int], probs: list[float] | None = None) -> None:
-        """Write back the k-th window's new order (positions within the window) and the choice probabilities."""
+        """Write back the k-th window's new order (positions within the window) and the choice probabilities.
+
+        Counts the window (``windows``) and, when the new order is the order the window came in, counts it as
+        ``windows_unchanged``: a model that copies its input shows up there, whatever its family (an answer
+        that could not be parsed leaves its window unchanged too, and is counted as one)."""
         start, end = self.windows[k]
         current = self.order[start:end]
         new = [current[j] for j in ranked]
         if sorted(new) != sorted(current):
             raise ValueError(f"query {self.request.query.qid}: window {k} ranking is not a permutation")
         self.order[start:end] = new
+        if new == current:
+            self.stats["windows_unchanged"] += 1
         if probs is not None:
             for idx, p in zip(new, probs):
                 self.prob[idx] = p

@@ -82,6 +82,7 @@ class DearReranker(GenerativeWindowReranker):
     model's), ``temperature`` (0: greedy), ``top_p``, ``seed`` (sampling only).
 
     Per-query stats: ``latency_s``, ``tokens_processed``, ``tokens_generated``, ``windows``,
+    ``windows_unchanged`` (given back in their input order: a model that copies its input),
     ``truncated_passages``, ``parse_repairs_repeated``, ``parse_repairs_out_of_range``,
     ``parse_repairs_missing`` and ``parse_fallbacks`` (answers with no usable identifier: input order kept).
     """

@@ -38,9 +38,9 @@ class ListwiseTextReranker(GenerativeWindowReranker):
     ``max_new_tokens`` (default ``6 * n + 10`` for a window of n).
 
     Per-query stats: ``latency_s``, ``tokens_processed`` (non-pad prompt tokens), ``tokens_generated`` (new
-    tokens up to and including end-of-sequence), ``windows``, and the parser's repairs
-    ``parse_repairs_repeated``, ``parse_repairs_out_of_range``, ``parse_repairs_missing`` and
-    ``parse_fallbacks`` (answers with no usable identifier).
+    tokens up to and including end-of-sequence), ``windows``, ``windows_unchanged`` (given back in their input
+    order), and the parser's repairs ``parse_repairs_repeated``, ``parse_repairs_out_of_range``,
+    ``parse_repairs_missing`` and ``parse_fallbacks`` (answers with no usable identifier).
     """
 
     name = "listwise-text"

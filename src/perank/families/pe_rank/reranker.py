@@ -94,7 +94,8 @@ class PERankReranker(WindowReranker):
     Per-query stats: ``latency_s`` (the batch's measured encoder and decoder time, each call's share given to
     its queries in proportion to their passages / processed tokens), ``tokens_processed`` (LLM input
     positions: non-pad prompt tokens plus fed-back passage vectors), ``tokens_generated`` (decode steps),
-    ``truncated_passages`` (passages over the encoder's max length), ``truncated_queries``, ``windows``.
+    ``truncated_passages`` (passages over the encoder's max length), ``truncated_queries``, ``windows``,
+    ``windows_unchanged`` (decoded in their input order).
     """
 
     name = "pe-rank"
