@@ -21,6 +21,13 @@ Each row (schema in docs/training.md)::
 
 ``--forbid-qrels FILE`` refuses queries judged in FILE (pass DL19's qrels to guarantee the test set never
 leaks into training).
+
+A teacher too slow for whole candidate lists (ColBERT: ~1.8 s a query of 100 on a 2-core CPU) needs to score only
+the passages the windows hold. The draws read no teacher, so two builds with the same candidates and window flags
+draw the same windows: ``--candidates-only`` writes each query's drawn passages as retrieval results, any reranker
+writes its TREC run over them (``evaluate.py --retrieval-results``), and ``--teacher run --run`` labels the
+windows (``recipes/build_rank_mix.sh``, ``TEACHER=colbert``). A drawn passage the run does not score is counted
+in a warning.
 """
 
 from __future__ import annotations
@@ -33,7 +40,14 @@ from pathlib import Path
 
 from perank.cli.errors import run_guarded
 from perank.families.pe_rank.prompts import QUERY_EMBEDDING_POSITIONS, PromptSpec, messages
-from perank.io import atomic_write, read_corpus, read_qrels, read_retrieval_results, read_topics
+from perank.io import (
+    atomic_write,
+    read_corpus,
+    read_qrels,
+    read_retrieval_results,
+    read_topics,
+    write_retrieval_results,
+)
 from perank.retrieval.api import bm25s_batches, search_topics
 from perank.retrieval.bm25s_backend import beir_passage_text, build_bm25s_index
 from perank.training.holdout import refuse_judged
@@ -105,19 +119,15 @@ def teacher_order(args: argparse.Namespace, requests: list[Request]) -> dict[str
     return orders
 
 
-def windows(request: Request, order: list[str], args: argparse.Namespace, rng: random.Random) -> list[dict]:
-    """The training rows of one query."""
+def draw_windows(request: Request, args: argparse.Namespace, rng: random.Random) -> list[list[Candidate]]:
+    """The windows of one query, each in the order the model will see it (no teacher is read: the draws depend
+    only on the candidates, the window flags and ``rng``, so a teacher that scores only the drawn passages, see
+    ``--candidates-only``, labels the very windows a second build with the same flags draws)."""
     cands = request.candidates[: args.candidates_topk]
     n = min(args.window_size, len(cands))
     if n < 2:
         return []
-    teacher_pos = {d: i for i, d in enumerate(order)}
-    spec_kwargs = {
-        "query_embedding": args.query_embedding,
-        "query_embedding_position": args.query_embedding_position,
-        "query_text": not args.no_query_text,
-    }
-    rows = []
+    drawn = []
     seen: set[tuple[str, ...]] = set()
     for w in range(args.windows_per_query):
         chosen = list(range(n)) if w == 0 else sorted(rng.sample(range(len(cands)), n))
@@ -128,6 +138,27 @@ def windows(request: Request, order: list[str], args: argparse.Namespace, rng: r
         if key in seen:
             continue
         seen.add(key)
+        drawn.append(window)
+    return drawn
+
+
+def drawn_candidates(request: Request, drawn: list[list[Candidate]]) -> Request:
+    """``request`` with only the candidates its windows drew, in first-stage order (``--candidates-only``)."""
+    docids = {c.docid for window in drawn for c in window}
+    return Request(query=request.query, candidates=[c for c in request.candidates if c.docid in docids])
+
+
+def windows(request: Request, drawn: list[list[Candidate]], order: list[str], args: argparse.Namespace) -> list[dict]:
+    """The training rows of one query: its drawn windows, each with the teacher's ranking."""
+    teacher_pos = {d: i for i, d in enumerate(order)}
+    spec_kwargs = {
+        "query_embedding": args.query_embedding,
+        "query_embedding_position": args.query_embedding_position,
+        "query_text": not args.no_query_text,
+    }
+    rows = []
+    for window in drawn:
+        n = len(window)
         ranking = sorted(range(n), key=lambda i: teacher_pos[window[i].docid])
         texts = [c.text for c in window]
         q = request.query.text
@@ -144,6 +175,22 @@ def windows(request: Request, order: list[str], args: argparse.Namespace, rng: r
     return rows
 
 
+def warn_unscored(run_path: Path, requests: list[Request], drawn: list[list[list[Candidate]]]) -> None:
+    """Say how many drawn window passages the run does not score (the run teacher ranks them last, in
+    first-stage order): none when the run was made over ``--candidates-only``'s output of the same flags."""
+    from perank.io import read_trec_run
+
+    run = read_trec_run(run_path)
+    passages = [(r.query.qid, c.docid) for r, d in zip(requests, drawn) for window in d for c in window]
+    missing = sum(docid not in run.get(qid, {}) for qid, docid in passages)
+    if missing:
+        print(
+            f"warning: {missing} of the {len(passages)} window passages have no score in {run_path} "
+            "(ranked last, in first-stage order)",
+            file=sys.stderr,
+        )
+
+
 def run(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="perank build-rank-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,7 +202,9 @@ def run(argv: list[str] | None = None) -> int:
     src.add_argument("--max-queries", type=int, default=0, help="use at most this many queries (0 = all)")
     src.add_argument("--candidates-topk", type=int, default=100)
     t = ap.add_argument_group("teacher")
-    t.add_argument("--teacher", choices=("qrels", "dense", "run", "permutation"), required=True)
+    t.add_argument(
+        "--teacher", choices=("qrels", "dense", "run", "permutation"), help="required unless --candidates-only"
+    )
     t.add_argument("--qrels", type=Path)
     t.add_argument("--run", type=Path)
     t.add_argument("--permutations", type=Path)
@@ -176,9 +225,20 @@ def run(argv: list[str] | None = None) -> int:
     w.add_argument(
         "--no-query-text", action="store_true", help="prompts without the query's text (needs --query-embedding)"
     )
+    w.add_argument(
+        "--candidates-only",
+        action="store_true",
+        help="write to -o, instead of rows, each query's candidates that its windows draw (retrieval-results JSONL, "
+        "first-stage order; no teacher): the input of a teacher run that scores only them, which a second build "
+        "with the same flags and --teacher run --run FILE then reads",
+    )
     ap.add_argument("--forbid-qrels", type=Path, action="append", default=[], help="refuse queries judged here")
     ap.add_argument("--output", "-o", type=Path, required=True)
     args = ap.parse_args(argv)
+    if args.candidates_only and args.teacher:
+        ap.error("--candidates-only draws windows without a teacher: drop --teacher")
+    if not args.candidates_only and not args.teacher:
+        ap.error("give --teacher (or --candidates-only)")
 
     if args.retrieval_results:
         requests = read_retrieval_results(args.retrieval_results)
@@ -189,7 +249,7 @@ def run(argv: list[str] | None = None) -> int:
     else:
         ap.error("give --retrieval-results, or --corpus with --topics")
     needed = {"qrels": args.qrels, "run": args.run, "permutation": args.permutations}.get(args.teacher, True)
-    if not needed:
+    if not args.candidates_only and not needed:
         ap.error(
             f"--teacher {args.teacher} needs --{'permutations' if args.teacher == 'permutation' else args.teacher}"
         )
@@ -198,9 +258,22 @@ def run(argv: list[str] | None = None) -> int:
     if args.teacher == "qrels" and args.judged_only:
         judged = set(read_qrels(args.qrels))
         requests = [r for r in requests if r.query.qid in judged]
-    orders = teacher_order(args, requests)
     rng = random.Random(args.seed)
-    rows = [row for r in requests for row in windows(r, orders[r.query.qid], args, rng)]
+    drawn = [draw_windows(r, args, rng) for r in requests]
+    if args.candidates_only:
+        kept = [drawn_candidates(r, d) for r, d in zip(requests, drawn) if d]
+        write_retrieval_results(args.output, kept)
+        passages = sum(len(r.candidates) for r in kept)
+        print(
+            f"wrote the {passages} candidates ({passages / max(len(kept), 1):.1f} a query) that "
+            f"{sum(map(len, drawn))} windows draw from {len(kept)} queries to {args.output}",
+            file=sys.stderr,
+        )
+        return 0
+    orders = teacher_order(args, requests)
+    if args.teacher == "run":
+        warn_unscored(args.run, requests, drawn)
+    rows = [row for r, d in zip(requests, drawn) for row in windows(r, d, orders[r.query.qid], args)]
     with atomic_write(args.output) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
