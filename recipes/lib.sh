@@ -11,7 +11,7 @@ last_step() {  # the step of the last checkpoint-N folder in ${1:-$OUT} (0 if no
 rank_rows() {  # sets ROWS to the teacher rows: as given, else $W/train_mix.jsonl, built by recipes/build_rank_mix.sh
     if [ -z "${ROWS:-}" ]; then
         ROWS=$W/train_mix.jsonl
-        WORK="$W" PY="$PY" bash recipes/build_rank_mix.sh
+        WORK="$W" PY="$PY" TEACHER=dense bash recipes/build_rank_mix.sh  # the dense mix, whatever TEACHER says
     fi
 }
 

@@ -21,7 +21,7 @@ mkdir -p "$W"
 #    The mix keeps one window per ArguAna/mixed query and 3 per DL20 query and teacher: ~3,300 windows from
 #    ~3,000 distinct queries, so the model learns to read embeddings rather than memorise queries; the later
 #    phases' mixes (train_mix_e2/e3.jsonl) have the same caps, other windows where a query has more than one.
-WORK="$W" PY="$PY" bash recipes/build_rank_mix.sh
+WORK="$W" PY="$PY" TEACHER=dense bash recipes/build_rank_mix.sh  # train_mix*.jsonl, whatever TEACHER says
 
 # 1b. projector warm start instead of stage 1 (perank init-projector: the projector regressed onto IDF-weighted
 #     bag-of-words token embeddings of each text, no LLM pass; ~30 s). A random MLP start left the projected
